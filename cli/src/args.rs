@@ -1,0 +1,163 @@
+//! Command-line arguments of `concur-cli`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use concur_core::Strategy;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// concur: run a job across worker processes and hosts, and see what each kind of
+/// parallelism bought.
+#[derive(Debug, Parser)]
+#[command(
+    name = "concur-cli",
+    version,
+    after_help = "Examples:\n  concur-cli submit sum-squares 5000000..5000020 --strategy threads --concurrency 4 --wait\n  concur-cli --coordinator http://127.0.0.1:7070 submit fetch --urls-file urls.txt --strategy async --wait\n  concur-cli sites serve --listen 127.0.0.1:8080 --latency 50ms --bytes 100k"
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalOpts,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub(crate) struct GlobalOpts {
+    /// Coordinator URL; without it (and without CONCUR_COORDINATOR) `submit` runs a local cluster.
+    #[arg(long, global = true, env = "CONCUR_COORDINATOR")]
+    pub(crate) coordinator: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub(crate) output: OutputFormat,
+    /// Log at debug level (RUST_LOG overrides).
+    #[arg(long, global = true)]
+    pub(crate) debug: bool,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// Tables for people.
+    Human,
+    /// One JSON object for scripts.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Submit a job (runs a local cluster when no coordinator is given).
+    Submit(SubmitOpts),
+    /// Show a job's report.
+    Job(JobShowOpts),
+    /// List the coordinator's jobs.
+    Jobs,
+    /// List the workers attached to the coordinator.
+    Workers,
+    /// Cancel a job.
+    Cancel(JobCancelOpts),
+    /// The local site simulator, a stand-in for the internet.
+    Sites {
+        #[command(subcommand)]
+        command: SitesCommand,
+    },
+    /// Print shell completions.
+    Completions {
+        /// Shell to generate completions for.
+        shell: clap_complete::Shell,
+    },
+    /// Run as a local worker (used by local mode; not for direct use).
+    #[command(name = "__worker", hide = true)]
+    Worker(concur_worker::WorkerOpts),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SubmitOpts {
+    #[command(subcommand)]
+    pub(crate) workload: WorkloadArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkloadArgs {
+    /// For each n, the exact sum of i*i for i in 0..n (CPU-bound).
+    #[command(
+        after_help = "Examples:\n  concur-cli submit sum-squares 5000000..5000020 --strategy rayon --wait\n  concur-cli submit sum-squares 10,20,30\n  concur-cli submit sum-squares 4000000000 --shards 8   # one huge n, split in 8 sub-ranges"
+    )]
+    SumSquares {
+        /// A half-open range `a..b` or a list `x,y,z`.
+        spec: String,
+        #[command(flatten)]
+        run: RunOpts,
+    },
+    /// GET each URL and read the whole body (I/O-bound).
+    #[command(
+        after_help = "Examples:\n  concur-cli submit fetch http://127.0.0.1:8080/a http://127.0.0.1:8080/b --strategy async\n  concur-cli submit fetch --urls-file urls.txt --strategy threads --concurrency 10"
+    )]
+    Fetch {
+        /// URLs to fetch (http or https).
+        #[arg(required_unless_present = "urls_file", conflicts_with = "urls_file")]
+        urls: Vec<String>,
+        /// File with one URL per line (blank lines and # comments ignored).
+        #[arg(long)]
+        urls_file: Option<PathBuf>,
+        /// Per-request timeout.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        #[command(flatten)]
+        run: RunOpts,
+    },
+}
+
+/// How to run a job: strategy, concurrency, sharding, placement.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RunOpts {
+    /// In-process strategy of each worker.
+    #[arg(long, value_parser = parse_strategy, default_value = "sequential")]
+    pub(crate) strategy: Strategy,
+    /// Threads or tasks per worker [default: sequential 1, threads 8, async 64, rayon = cores].
+    #[arg(long)]
+    pub(crate) concurrency: Option<u32>,
+    /// Number of shards [default: one per worker slot].
+    #[arg(long)]
+    pub(crate) shards: Option<u32>,
+    /// Local mode: worker processes to fork [default: one per core].
+    #[arg(long)]
+    pub(crate) local_workers: Option<u32>,
+    /// Wait for the job to finish and print its report (always on in local mode).
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// Re-leases allowed per shard when its worker is lost.
+    #[arg(long)]
+    pub(crate) max_retries: Option<u32>,
+    /// A label shown in job listings.
+    #[arg(long, default_value = "")]
+    pub(crate) label: String,
+}
+
+fn parse_strategy(text: &str) -> Result<Strategy, String> {
+    text.parse::<Strategy>().map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobShowOpts {
+    /// The job's id.
+    pub(crate) job_id: u64,
+    /// Wait until the job finishes.
+    #[arg(long)]
+    pub(crate) wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobCancelOpts {
+    /// The job's id.
+    pub(crate) job_id: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SitesCommand {
+    /// Serve simulated sites: every GET answers after a latency with a body of a set size.
+    #[command(
+        after_help = "Per-request overrides: ?latency=20ms&bytes=5000&status=500\nExample:\n  concur-cli sites serve --listen 127.0.0.1:8080 --latency 50ms --jitter 10ms --bytes 100k --error-rate 0.01"
+    )]
+    Serve(crate::sites::SitesServeOpts),
+}

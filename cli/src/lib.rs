@@ -1,0 +1,97 @@
+//! `concur-cli`: submit jobs to a coordinator (or a local cluster it starts), inspect them, and
+//! serve the local site simulator.
+//!
+//! Layout:
+//! - `args`: the command line.
+//! - `submit`, `watch`, `inspect`: the job commands.
+//! - `local`: local mode's in-process coordinator and forked workers.
+//! - `sites`: the site simulator.
+//! - `client`, `output`, `exit`: connecting, printing, exit codes.
+
+mod args;
+mod client;
+mod exit;
+mod inspect;
+mod local;
+mod output;
+mod sites;
+mod submit;
+mod watch;
+
+use args::{Cli, Command, SitesCommand};
+use clap::{CommandFactory, Parser};
+use exit::{CliError, Outcome};
+use std::process::ExitCode;
+
+/// Parses the command line, runs the command and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let format = cli.global.output;
+    // block_on polls on this (main) thread: local workers' death signal is tied to it.
+    match runtime.block_on(dispatch(cli)) {
+        Ok(outcome) => outcome.into(),
+        Err(e) => {
+            let message = match &e {
+                CliError::Input(m) => m.clone(),
+                CliError::Other(e) => format!("{e:#}"),
+            };
+            output::print_error(format, &message);
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
+    let global = cli.global;
+    match cli.command {
+        Command::Submit(opts) => submit::run(&global, opts.workload).await,
+        Command::Job(opts) => inspect::job(&global, opts).await,
+        Command::Jobs => inspect::jobs(&global).await,
+        Command::Workers => inspect::workers(&global).await,
+        Command::Cancel(opts) => inspect::cancel(&global, opts).await,
+        Command::Sites {
+            command: SitesCommand::Serve(opts),
+        } => {
+            sites::run(opts).await?;
+            Ok(Outcome::Success)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "concur-cli",
+                &mut std::io::stdout(),
+            );
+            Ok(Outcome::Success)
+        }
+        Command::Worker(opts) => {
+            concur_worker::run(opts, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+fn init_tracing(cli: &Cli) {
+    // The CLI's own logs stay quiet unless asked for: its output is the report.
+    let default = if cli.global.debug { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

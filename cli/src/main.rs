@@ -1,0 +1,5 @@
+//! `concur-cli`: see the library crate for the commands.
+
+fn main() -> std::process::ExitCode {
+    concur_cli::main()
+}

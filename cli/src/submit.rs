@@ -1,0 +1,118 @@
+//! `concur-cli submit`: build a job spec from arguments, submit it to a coordinator (or a local
+//! cluster), optionally wait, and print the report.
+
+use crate::args::{GlobalOpts, OutputFormat, RunOpts, WorkloadArgs};
+use crate::client::{self, Client};
+use crate::exit::{CliError, Outcome};
+use crate::local::LocalCluster;
+use crate::{output, watch};
+use concur_core::spec::Limits;
+use concur_core::workload::{FetchSpec, validate_url};
+use concur_core::{JobSpec, NumberSpec, Workload};
+use concur_proto::pb;
+use std::path::Path;
+
+/// Runs `submit`.
+pub(crate) async fn run(global: &GlobalOpts, workload: WorkloadArgs) -> Result<Outcome, CliError> {
+    let (spec, run) = build_spec(workload)?;
+    match &global.coordinator {
+        Some(address) => {
+            let mut client = client::connect(address).await?;
+            let accepted = submit(&mut client, &spec).await?;
+            if !run.wait {
+                output::print_submitted(global.output, &accepted);
+                return Ok(Outcome::Success);
+            }
+            watch::wait_and_report(&mut client, accepted.job_id, global.output).await
+        }
+        None => {
+            let workers = run
+                .local_workers
+                .unwrap_or_else(concur_worker::system::cores);
+            if workers == 0 {
+                return Err(CliError::Input("--local-workers must be at least 1".into()));
+            }
+            let mut cluster = LocalCluster::start(workers, global.debug).await?;
+            if global.output == OutputFormat::Human {
+                eprintln!(
+                    "local cluster: coordinator {} and {} worker processes, ready in {:.2} s",
+                    cluster.url, cluster.workers, cluster.startup_s
+                );
+            }
+            let mut client = client::connect(&cluster.url).await?;
+            let accepted = submit(&mut client, &spec).await?;
+            let result = watch::wait_and_report(&mut client, accepted.job_id, global.output).await;
+            cluster.shutdown();
+            result
+        }
+    }
+}
+
+async fn submit(client: &mut Client, spec: &JobSpec) -> Result<pb::SubmitJobResponse, CliError> {
+    let request = pb::SubmitJobRequest {
+        spec: Some(pb::JobSpec::from(spec)),
+    };
+    Ok(client.submit_job(request).await?.into_inner())
+}
+
+/// Parses and validates the workload arguments; every problem is an input error (exit 2).
+pub(crate) fn build_spec(workload: WorkloadArgs) -> Result<(JobSpec, RunOpts), CliError> {
+    let input = |e: concur_core::SpecError| CliError::Input(e.to_string());
+    let (workload, run) = match workload {
+        WorkloadArgs::SumSquares { spec, run } => (
+            Workload::SumSquares(NumberSpec::parse(&spec).map_err(input)?),
+            run,
+        ),
+        WorkloadArgs::Fetch {
+            urls,
+            urls_file,
+            timeout,
+            run,
+        } => {
+            let urls = match urls_file {
+                Some(path) => read_urls(&path)?,
+                None => urls,
+            };
+            let limits = Limits::default();
+            for url in &urls {
+                validate_url(url, limits.max_url_len).map_err(input)?;
+            }
+            let mut fetch = FetchSpec::new(urls);
+            fetch.timeout_ms = timeout.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
+            (Workload::Fetch(fetch), run)
+        }
+    };
+    let concurrency = run.concurrency.unwrap_or_else(|| {
+        run.strategy
+            .default_concurrency(concur_worker::system::cores())
+    });
+    let spec = JobSpec {
+        workload,
+        strategy: run.strategy,
+        concurrency,
+        shards: run.shards,
+        max_retries: run.max_retries,
+        label: run.label.clone(),
+    };
+    spec.validate(&Limits::default()).map_err(input)?;
+    Ok((spec, run))
+}
+
+/// One URL per line; blank lines and `#` comments are skipped.
+fn read_urls(path: &Path) -> Result<Vec<String>, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Input(format!("cannot read URL file '{}': {e}", path.display())))?;
+    let urls: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(String::from)
+        .collect();
+    if urls.is_empty() {
+        return Err(CliError::Input(format!(
+            "URL file '{}' has no URLs",
+            path.display()
+        )));
+    }
+    Ok(urls)
+}

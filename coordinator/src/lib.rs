@@ -1,0 +1,13 @@
+//! The concur coordinator: splits jobs into shards, leases them to attached workers, and
+//! aggregates their results and timing.
+//!
+//! Layout:
+//! - [`scheduler`]: the pure state machine (jobs, shards, leases, workers), tested without sockets.
+//! - [`service`]: the gRPC adapter: shared state, client RPCs, the worker `Attach` stream.
+//! - [`server`]: `run(listener, config, shutdown)`, used by the binary, local mode and tests.
+
+pub mod scheduler;
+pub mod server;
+pub mod service;
+
+pub use server::{CoordinatorConfig, run};

@@ -1,0 +1,45 @@
+//! The scheduler's only way out: messages to workers and job-change notices.
+//!
+//! The gRPC layer implements [`Comm`] by queueing messages for the worker streams; tests
+//! implement it by recording them.
+
+use concur_core::plan::Unit;
+use concur_core::{Attempt, JobId, ShardId, Strategy, WorkerId};
+
+/// Identifies one lease: a shard of a job at one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeaseKey {
+    /// The job.
+    pub job_id: JobId,
+    /// The shard within the job.
+    pub shard_id: ShardId,
+    /// The attempt this lease stands for.
+    pub attempt: Attempt,
+}
+
+/// A shard handed to a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// What the worker must echo in its results.
+    pub lease: LeaseKey,
+    /// How to run the units.
+    pub strategy: Strategy,
+    /// Threads or tasks to use.
+    pub concurrency: u32,
+    /// Per-request timeout for fetch units.
+    pub fetch_timeout_ms: u64,
+    /// Body cap for fetch units.
+    pub fetch_max_body_bytes: u64,
+    /// The work itself.
+    pub units: Vec<Unit>,
+}
+
+/// Outgoing effects of scheduler events.
+pub trait Comm {
+    /// Send a shard to a worker.
+    fn assign(&mut self, worker: WorkerId, assignment: Assignment);
+    /// Tell a worker to stop (or drop the results of) a lease.
+    fn cancel(&mut self, worker: WorkerId, lease: LeaseKey, reason: &str);
+    /// A job's progress or state changed.
+    fn job_changed(&mut self, job_id: JobId);
+}

@@ -1,0 +1,54 @@
+//! What the scheduler knows about one attached worker.
+
+use concur_core::{JobId, ShardId};
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// What a worker says about itself when it registers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// Host name.
+    pub host: String,
+    /// Process id on that host.
+    pub pid: u32,
+    /// Cores on that host.
+    pub cores: u32,
+    /// Shards it runs at once.
+    pub slots: u32,
+    /// Its concur version.
+    pub version: String,
+}
+
+/// An attached worker.
+#[derive(Debug)]
+pub(crate) struct WorkerRecord {
+    pub(crate) info: WorkerInfo,
+    /// Shards leased to it now.
+    pub(crate) running: HashSet<(JobId, ShardId)>,
+    /// Last message of any kind; silence past the heartbeat timeout means lost.
+    pub(crate) last_seen: Instant,
+    pub(crate) shards_done: u64,
+}
+
+impl WorkerRecord {
+    pub(crate) fn has_free_slot(&self) -> bool {
+        (self.running.len() as u32) < self.info.slots
+    }
+}
+
+/// A worker as listed by `concur-cli workers`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerView {
+    /// Its id.
+    pub worker_id: u64,
+    /// What it registered with.
+    pub info: WorkerInfo,
+    /// Shards it runs now.
+    pub running: u32,
+    /// Seconds since its last message.
+    pub last_heartbeat_s: f64,
+    /// `idle` or `busy`.
+    pub state: &'static str,
+    /// Shards it finished.
+    pub shards_done: u64,
+}

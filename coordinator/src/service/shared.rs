@@ -1,0 +1,197 @@
+//! State shared by every RPC: the scheduler, the worker outboxes and job watchers, under one
+//! lock so that messages leave in the order the scheduler decided them.
+
+use super::encode;
+use crate::scheduler::{Assignment, Comm, JobProgress, LeaseKey, Scheduler, WorkerInfo};
+use crate::server::CoordinatorConfig;
+use concur_core::{JobId, WorkerId};
+use concur_proto::pb::{self, to_worker_message::Msg};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+use tokio::sync::{mpsc, watch};
+use tonic::Status;
+use tracing::{info, warn};
+
+/// Messages queued per worker before it counts as stuck; assignments are bounded by its slots,
+/// so only a worker that stopped reading can fill it.
+pub(crate) const OUTBOX_CAPACITY: usize = 4096;
+
+pub(crate) type WorkerSender = mpsc::Sender<Result<pb::ToWorkerMessage, Status>>;
+
+/// The coordinator's state.
+#[derive(Debug)]
+pub struct Shared {
+    state: Mutex<State>,
+    pub(crate) config: CoordinatorConfig,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) scheduler: Scheduler,
+    workers: HashMap<WorkerId, WorkerSender>,
+    watchers: HashMap<JobId, watch::Sender<JobProgress>>,
+}
+
+/// Collects the scheduler's effects during one event.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    messages: Vec<(WorkerId, Msg)>,
+    changed: Vec<JobId>,
+}
+
+impl Comm for Outbox {
+    fn assign(&mut self, worker: WorkerId, assignment: Assignment) {
+        self.messages
+            .push((worker, Msg::Assign(encode::assignment(&assignment))));
+    }
+
+    fn cancel(&mut self, worker: WorkerId, lease: LeaseKey, reason: &str) {
+        let cancel = pb::CancelShard {
+            lease: Some(encode::lease(lease)),
+            reason: reason.to_string(),
+        };
+        self.messages.push((worker, Msg::Cancel(cancel)));
+    }
+
+    fn job_changed(&mut self, job_id: JobId) {
+        if self.changed.last() != Some(&job_id) {
+            self.changed.push(job_id);
+        }
+    }
+}
+
+impl Shared {
+    /// Fresh state with `config`.
+    pub fn new(config: CoordinatorConfig) -> Self {
+        Self {
+            state: Mutex::new(State {
+                scheduler: Scheduler::new(config.scheduler),
+                workers: HashMap::new(),
+                watchers: HashMap::new(),
+            }),
+            config,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock would leave the state unknown; carry on with it rather
+        // than take the whole coordinator down (the scheduler's own operations do not panic).
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies one event to the scheduler and delivers its effects before unlocking.
+    pub(crate) fn apply<R>(
+        &self,
+        event: impl FnOnce(&mut Scheduler, &mut Outbox, Instant) -> R,
+    ) -> R {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let mut outbox = Outbox::default();
+        let result = event(&mut state.scheduler, &mut outbox, now);
+        state.deliver(outbox, now);
+        result
+    }
+
+    /// Read-only access to the scheduler.
+    pub(crate) fn read<R>(&self, query: impl FnOnce(&Scheduler, Instant) -> R) -> R {
+        let state = self.lock();
+        query(&state.scheduler, Instant::now())
+    }
+
+    /// Registers a worker and its outbox; `Registered` is its first message.
+    pub(crate) fn attach_worker(&self, info: WorkerInfo, sender: WorkerSender) -> WorkerId {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let mut outbox = Outbox::default();
+        let id = state.scheduler.on_worker_attached(info, now, &mut outbox);
+        let registered = pb::Registered {
+            worker_id: id,
+            heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
+        };
+        let _ = sender.try_send(Ok(pb::ToWorkerMessage {
+            msg: Some(Msg::Registered(registered)),
+        }));
+        state.workers.insert(id, sender);
+        state.deliver(outbox, now);
+        id
+    }
+
+    /// The worker's stream ended: re-queue its shards.
+    pub(crate) fn detach_worker(&self, worker: WorkerId) {
+        self.apply(|scheduler, outbox, now| scheduler.on_worker_lost(worker, now, outbox));
+        self.lock().workers.remove(&worker);
+    }
+
+    /// A receiver of a job's progress, or `None` for an unknown job.
+    pub(crate) fn watch(&self, job_id: JobId) -> Option<watch::Receiver<JobProgress>> {
+        let mut state = self.lock();
+        let progress = state.scheduler.job_progress(job_id, Instant::now())?;
+        Some(
+            state
+                .watchers
+                .entry(job_id)
+                .or_insert_with(|| watch::channel(progress).0)
+                .subscribe(),
+        )
+    }
+
+    /// Declares silent workers lost and closes their streams.
+    pub(crate) fn tick(&self) {
+        let lost = self.apply(|scheduler, outbox, now| scheduler.on_tick(now, outbox));
+        if !lost.is_empty() {
+            let mut state = self.lock();
+            for worker in lost {
+                warn!(
+                    worker_id = worker,
+                    "worker silent past the heartbeat timeout: lost"
+                );
+                state.workers.remove(&worker);
+            }
+        }
+    }
+
+    /// Ends every worker stream and watch, so graceful shutdown can complete.
+    pub fn shutdown(&self) {
+        let mut state = self.lock();
+        state.workers.clear();
+        state.watchers.clear();
+    }
+}
+
+impl State {
+    /// Sends queued messages in order; a worker whose outbox is full or closed is lost.
+    fn deliver(&mut self, mut outbox: Outbox, now: Instant) {
+        loop {
+            let mut stuck = Vec::new();
+            for (worker, msg) in outbox.messages.drain(..) {
+                let Some(sender) = self.workers.get(&worker) else {
+                    continue;
+                };
+                let message = pb::ToWorkerMessage { msg: Some(msg) };
+                if sender.try_send(Ok(message)).is_err() {
+                    stuck.push(worker);
+                }
+            }
+            for job_id in outbox.changed.drain(..) {
+                if let (Some(watcher), Some(progress)) = (
+                    self.watchers.get(&job_id),
+                    self.scheduler.job_progress(job_id, now),
+                ) {
+                    watcher.send_replace(progress);
+                }
+            }
+            if stuck.is_empty() {
+                return;
+            }
+            for worker in stuck {
+                if self.workers.remove(&worker).is_some() {
+                    info!(worker_id = worker, "worker outbox full or closed: lost");
+                    self.scheduler.on_worker_lost(worker, now, &mut outbox);
+                }
+            }
+        }
+    }
+}

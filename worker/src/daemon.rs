@@ -1,0 +1,325 @@
+//! The worker daemon: one `Attach` stream per session, re-established with capped exponential
+//! backoff and jitter when it breaks.
+//!
+//! Policy when the stream breaks: shards running at that moment are cancelled and their results
+//! dropped. The coordinator re-queues them when it notices the loss, with a new attempt, so
+//! nothing is lost and nothing is counted twice.
+
+use crate::executor::{ShardWork, run_shard};
+use crate::system;
+use anyhow::Context;
+use concur_core::Outcome;
+use concur_proto::convert::{strategy_from_i32, unit_result};
+use concur_proto::pb::worker_service_client::WorkerServiceClient;
+use concur_proto::pb::{self, from_worker_message::Msg as Out, to_worker_message::Msg as In};
+use rand::Rng;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Endpoint;
+use tracing::{debug, info, warn};
+
+/// Results per `ItemResults` message at most.
+const RESULT_BATCH: usize = 1024;
+/// A partial batch is sent after this long.
+const RESULT_FLUSH: Duration = Duration::from_millis(100);
+/// Messages queued towards the coordinator before senders wait.
+const OUTBOUND_CAPACITY: usize = 256;
+/// First and largest pause between attach attempts.
+const BACKOFF_START: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// How a worker is started; shared by `concur-worker` and local mode's hidden subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerOpts {
+    /// Coordinator to attach to, e.g. http://10.0.0.1:7070 (http:// is assumed if left out).
+    #[arg(long, env = "CONCUR_COORDINATOR")]
+    pub coordinator: String,
+    /// Shards this worker runs at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub slots: u32,
+    /// Host name reported to the coordinator (default: this machine's).
+    #[arg(long)]
+    pub host_name: Option<String>,
+    /// Give up after this many failed attach attempts in a row (0 = retry forever).
+    #[arg(long, default_value_t = 0)]
+    pub max_attach_failures: u32,
+}
+
+/// Attaches and serves shards until `shutdown` completes.
+///
+/// # Errors
+/// The coordinator address is invalid, or `--max-attach-failures` was reached.
+pub async fn run(opts: WorkerOpts, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    system::raise_fd_limit();
+    let url = if opts.coordinator.contains("://") {
+        opts.coordinator.clone()
+    } else {
+        format!("http://{}", opts.coordinator)
+    };
+    let endpoint = Endpoint::from_shared(url.clone())
+        .with_context(|| format!("invalid coordinator address '{}'", opts.coordinator))?
+        .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .keep_alive_while_idle(true);
+    tokio::pin!(shutdown);
+    let mut failures = 0u32;
+    let mut backoff = BACKOFF_START;
+    loop {
+        let session = Session::new(&opts);
+        tokio::select! {
+            result = session.run(&endpoint) => match result {
+                Ok(()) => {
+                    info!("stream to coordinator closed; re-attaching");
+                    failures = 0;
+                    backoff = BACKOFF_START;
+                }
+                Err(e) => {
+                    failures += 1;
+                    warn!(cause = %format!("{e:#}"), coordinator = %url, "attach failed");
+                    if opts.max_attach_failures != 0 && failures >= opts.max_attach_failures {
+                        return Err(e.context(format!("cannot attach to coordinator at {url}")));
+                    }
+                }
+            },
+            () = &mut shutdown => {
+                info!("shutting down");
+                return Ok(());
+            }
+        }
+        let jitter = rand::rng().random_range(0.5..1.5);
+        tokio::select! {
+            () = tokio::time::sleep(backoff.mul_f64(jitter)) => {}
+            () = &mut shutdown => return Ok(()),
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// One attach stream's life.
+struct Session {
+    register: pb::Register,
+    /// Cancel flags of running shards, by (job, shard, attempt).
+    running: HashMap<(u64, u32, u32), Arc<AtomicBool>>,
+}
+
+impl Session {
+    fn new(opts: &WorkerOpts) -> Self {
+        Self {
+            register: pb::Register {
+                host: opts.host_name.clone().unwrap_or_else(system::hostname),
+                pid: std::process::id(),
+                cores: system::cores(),
+                slots: opts.slots,
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            running: HashMap::new(),
+        }
+    }
+
+    /// Runs until the coordinator closes the stream (`Ok`) or it cannot be opened (`Err`).
+    async fn run(mut self, endpoint: &Endpoint) -> anyhow::Result<()> {
+        let channel = endpoint.connect().await.context("connecting")?;
+        let mut client = WorkerServiceClient::new(channel)
+            .max_decoding_message_size(concur_proto_limits::MAX_MESSAGE);
+        let (outbound, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
+        outbound
+            .send(message(Out::Register(self.register.clone())))
+            .await
+            .ok();
+        let mut inbound = client
+            .attach(ReceiverStream::new(receiver))
+            .await
+            .context("attaching")?
+            .into_inner();
+        let registered = match inbound.message().await.context("registering")? {
+            Some(pb::ToWorkerMessage {
+                msg: Some(In::Registered(registered)),
+            }) => registered,
+            other => anyhow::bail!("expected Registered, got {other:?}"),
+        };
+        info!(worker_id = registered.worker_id, "attached to coordinator");
+        let interval = Duration::from_millis(registered.heartbeat_interval_ms.clamp(100, 60_000));
+        let mut heartbeat = tokio::time::interval(interval);
+        let (done_sender, mut done) = mpsc::unbounded_channel::<(u64, u32, u32)>();
+        let result = loop {
+            tokio::select! {
+                message = inbound.message() => match message {
+                    Ok(Some(pb::ToWorkerMessage { msg: Some(In::Assign(assign)) })) => {
+                        self.start_shard(assign, &outbound, &done_sender);
+                    }
+                    Ok(Some(pb::ToWorkerMessage { msg: Some(In::Cancel(cancel)) })) => {
+                        if let Some(lease) = cancel.lease {
+                            let key = (lease.job_id, lease.shard_id, lease.attempt);
+                            if let Some(flag) = self.running.get(&key) {
+                                info!(job_id = lease.job_id, shard_id = lease.shard_id, reason = %cancel.reason, "cancelling shard");
+                                flag.store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    Ok(Some(_)) => debug!("ignoring unexpected message"),
+                    Ok(None) => break Ok(()),
+                    Err(status) => {
+                        info!(cause = %status.message(), "stream to coordinator broke");
+                        break Ok(());
+                    }
+                },
+                _ = heartbeat.tick() => {
+                    let beat = pb::Heartbeat { running: self.running.len() as u32 };
+                    if outbound.try_send(message(Out::Heartbeat(beat))).is_err() {
+                        debug!("outbound queue full; heartbeat skipped");
+                    }
+                }
+                Some(key) = done.recv() => {
+                    self.running.remove(&key);
+                }
+            }
+        };
+        // Drop policy: the coordinator re-queues these shards itself.
+        for flag in self.running.values() {
+            flag.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn start_shard(
+        &mut self,
+        assign: pb::AssignShard,
+        outbound: &mpsc::Sender<pb::FromWorkerMessage>,
+        done: &mpsc::UnboundedSender<(u64, u32, u32)>,
+    ) {
+        let Some(lease) = assign.lease else {
+            return warn!("assignment without a lease: ignored");
+        };
+        let key = (lease.job_id, lease.shard_id, lease.attempt);
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.running.insert(key, cancel.clone());
+        info!(
+            job_id = lease.job_id,
+            shard_id = lease.shard_id,
+            attempt = lease.attempt,
+            units = assign.fetch.len() + assign.sum_squares.len(),
+            "shard assigned"
+        );
+        let outbound = outbound.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            run_assignment(assign, lease, cancel, outbound).await;
+            let _ = done.send(key);
+        });
+    }
+}
+
+/// Runs one assignment off the async runtime and streams its results in batches.
+async fn run_assignment(
+    assign: pb::AssignShard,
+    lease: pb::LeaseKey,
+    cancel: Arc<AtomicBool>,
+    outbound: mpsc::Sender<pb::FromWorkerMessage>,
+) {
+    let strategy = match strategy_from_i32(assign.strategy) {
+        Ok(strategy) => strategy,
+        Err(e) => {
+            let finished = pb::ShardFinished {
+                lease: Some(lease),
+                error: e.to_string(),
+                ..pb::ShardFinished::default()
+            };
+            let _ = outbound.send(message(Out::Finished(finished))).await;
+            return;
+        }
+    };
+    let work = if assign.fetch.is_empty() {
+        ShardWork::SumSquares(assign.sum_squares.iter().map(|u| (u.lo, u.hi)).collect())
+    } else {
+        ShardWork::Fetch {
+            urls: assign.fetch.into_iter().map(|u| u.url).collect(),
+            timeout: Duration::from_millis(assign.fetch_timeout_ms.max(1)),
+            max_body_bytes: assign.fetch_max_body_bytes,
+        }
+    };
+    let (sender, mut results) = mpsc::unbounded_channel::<(u32, Outcome)>();
+    let concurrency = assign.concurrency;
+    let executor_cancel = cancel.clone();
+    let execution = tokio::task::spawn_blocking(move || {
+        // `sender` lives in this closure: the result stream ends when the shard does.
+        let emit = move |unit: u32, outcome: Outcome| {
+            let _ = sender.send((unit, outcome));
+        };
+        run_shard(&work, strategy, concurrency, &executor_cancel, &emit)
+    });
+    let mut batch = Vec::new();
+    let mut flush = tokio::time::interval(RESULT_FLUSH);
+    loop {
+        tokio::select! {
+            result = results.recv() => match result {
+                Some((unit, outcome)) => {
+                    batch.push(unit_result(unit, &outcome));
+                    if batch.len() >= RESULT_BATCH {
+                        send_batch(&outbound, &lease, &mut batch).await;
+                    }
+                }
+                None => break,
+            },
+            _ = flush.tick() => send_batch(&outbound, &lease, &mut batch).await,
+        }
+    }
+    send_batch(&outbound, &lease, &mut batch).await;
+    let run = execution.await.unwrap_or_else(|e| {
+        // A bug in an executor fails the shard's remaining units, never the whole worker.
+        warn!(cause = %e, "executor panicked");
+        crate::executor::ShardRun {
+            run_s: 0.0,
+            cpu_s: 0.0,
+            concurrency,
+            error: Some(format!("executor failed: {e}")),
+        }
+    });
+    if cancel.load(Ordering::Relaxed) {
+        // The coordinator no longer holds this lease; anything more would be discarded.
+        return;
+    }
+    let finished = pb::ShardFinished {
+        lease: Some(lease),
+        run_s: run.run_s,
+        cpu_s: run.cpu_s,
+        concurrency: run.concurrency,
+        error: run.error.unwrap_or_default(),
+    };
+    info!(
+        job_id = lease.job_id,
+        shard_id = lease.shard_id,
+        run_s = run.run_s,
+        "shard finished"
+    );
+    let _ = outbound.send(message(Out::Finished(finished))).await;
+}
+
+async fn send_batch(
+    outbound: &mpsc::Sender<pb::FromWorkerMessage>,
+    lease: &pb::LeaseKey,
+    batch: &mut Vec<pb::UnitResult>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let results = pb::ItemResults {
+        lease: Some(*lease),
+        results: std::mem::take(batch),
+    };
+    let _ = outbound.send(message(Out::Results(results))).await;
+}
+
+fn message(msg: Out) -> pb::FromWorkerMessage {
+    pb::FromWorkerMessage { msg: Some(msg) }
+}
+
+mod concur_proto_limits {
+    /// Assignments can carry many URLs; allow large messages from the coordinator.
+    pub(super) const MAX_MESSAGE: usize = 256 * 1024 * 1024;
+}

@@ -1,0 +1,207 @@
+//! The strategies: how the units of one shard are spread over threads or tasks.
+//!
+//! Every strategy calls the same unit functions, so timing differences come from the strategy
+//! alone. Async strategies run on a single-threaded tokio runtime, like one event loop: `async`
+//! overlaps waits and moves CPU work to a blocking pool of N threads; the teaching variants
+//! block that one thread (`async-blocking`: blocking HTTP calls; `async-cpu`: the kernel run
+//! inline), which serialises the work and shows why that is a mistake.
+
+use super::ShardWork;
+use super::cpu::sum_squares_unit;
+use super::fetch::{BlockingFetcher, async_client, blocking_client, fetch_async, fetch_blocking};
+use concur_core::{Outcome, Strategy};
+use futures::StreamExt;
+use rayon::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+type Emit<'a> = &'a (dyn Fn(u32, Outcome) + Sync);
+
+/// Runs the shard with `strategy` on `n` threads or tasks.
+///
+/// # Errors
+/// The strategy's machinery (thread pool, runtime, HTTP client) could not be set up.
+pub(super) fn run(
+    work: &ShardWork,
+    strategy: Strategy,
+    n: u32,
+    cancel: &Arc<AtomicBool>,
+    emit: Emit<'_>,
+) -> Result<(), String> {
+    match strategy {
+        Strategy::Sequential => threads(work, 1, cancel, emit),
+        Strategy::Threads => threads(work, n, cancel, emit),
+        Strategy::Rayon => rayon_pool(work, n, cancel, emit),
+        Strategy::Async | Strategy::AsyncBlocking | Strategy::AsyncCpu => {
+            event_loop(work, strategy, n, cancel, emit)
+        }
+    }
+}
+
+/// Runs unit `i` on the calling thread; `client` is this thread's blocking HTTP client.
+fn blocking_unit(
+    work: &ShardWork,
+    i: usize,
+    client: Option<&reqwest::blocking::Client>,
+    cancel: &AtomicBool,
+) -> Outcome {
+    match (work, client) {
+        (
+            ShardWork::Fetch {
+                urls,
+                max_body_bytes,
+                ..
+            },
+            Some(client),
+        ) => fetch_blocking(client, &urls[i], *max_body_bytes),
+        (ShardWork::SumSquares(ranges), _) => sum_squares_unit(ranges[i].0, ranges[i].1, cancel),
+        (ShardWork::Fetch { .. }, None) => Outcome::failed("no HTTP client", 0.0),
+    }
+}
+
+/// A blocking client when the work needs one.
+fn client_for(work: &ShardWork) -> Result<Option<reqwest::blocking::Client>, String> {
+    match work {
+        ShardWork::Fetch { timeout, .. } => blocking_client(*timeout).map(Some),
+        ShardWork::SumSquares(_) => Ok(None),
+    }
+}
+
+/// N OS threads pulling units from a shared counter, each with its own blocking client.
+fn threads(work: &ShardWork, n: u32, cancel: &AtomicBool, emit: Emit<'_>) -> Result<(), String> {
+    let next = AtomicUsize::new(0);
+    let threads = (n as usize).min(work.len()).max(1);
+    let worker = || -> Result<(), String> {
+        let client = client_for(work)?;
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= work.len() || cancel.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            emit(i as u32, blocking_unit(work, i, client.as_ref(), cancel));
+        }
+    };
+    if threads == 1 {
+        return worker();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                std::thread::Builder::new()
+                    .name("concur-unit".into())
+                    .spawn_scoped(scope, worker)
+                    .map_err(|e| format!("cannot start thread: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("unit thread panicked".into()))
+            })
+            .collect::<Result<(), String>>()
+    })
+}
+
+/// A rayon pool of N threads; each unit is its own task so slow units do not hold a batch.
+fn rayon_pool(work: &ShardWork, n: u32, cancel: &AtomicBool, emit: Emit<'_>) -> Result<(), String> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n as usize)
+        .thread_name(|i| format!("concur-rayon-{i}"))
+        .build()
+        .map_err(|e| format!("cannot build rayon pool: {e}"))?;
+    // One blocking client per pool thread, made up front outside any async context.
+    let clients = (0..n)
+        .map(|_| client_for(work))
+        .collect::<Result<Vec<_>, _>>()?;
+    pool.install(|| {
+        (0..work.len())
+            .into_par_iter()
+            .with_max_len(1)
+            .for_each(|i| {
+                if cancel.load(Ordering::Relaxed) {
+                    return;
+                }
+                let client = clients[rayon::current_thread_index().unwrap_or(0)].as_ref();
+                emit(i as u32, blocking_unit(work, i, client, cancel));
+            });
+    });
+    Ok(())
+}
+
+/// One single-threaded tokio runtime with at most N units in flight.
+fn event_loop(
+    work: &ShardWork,
+    strategy: Strategy,
+    n: u32,
+    cancel: &Arc<AtomicBool>,
+    emit: Emit<'_>,
+) -> Result<(), String> {
+    // Created (and dropped) outside the event loop's runtime.
+    let blocking = match (work, strategy) {
+        (ShardWork::Fetch { timeout, .. }, Strategy::AsyncBlocking) => {
+            Some(BlockingFetcher::new(*timeout)?)
+        }
+        _ => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(n as usize)
+        .build()
+        .map_err(|e| format!("cannot build async runtime: {e}"))?;
+    let result = runtime.block_on(async {
+        let client = match (work, strategy) {
+            (ShardWork::Fetch { timeout, .. }, Strategy::Async | Strategy::AsyncCpu) => {
+                Some(async_client(*timeout)?)
+            }
+            _ => None,
+        };
+        futures::stream::iter(0..work.len())
+            .for_each_concurrent(n as usize, |i| {
+                let client = client.as_ref();
+                let blocking = blocking.as_ref();
+                async move {
+                    if cancel.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let outcome = match (work, client) {
+                        (
+                            ShardWork::Fetch {
+                                urls,
+                                max_body_bytes,
+                                ..
+                            },
+                            Some(client),
+                        ) => fetch_async(client, &urls[i], *max_body_bytes).await,
+                        (ShardWork::SumSquares(ranges), _) if strategy == Strategy::Async => {
+                            // The right way: CPU work leaves the event loop.
+                            let (lo, hi) = ranges[i];
+                            let cancel = cancel.clone();
+                            tokio::task::spawn_blocking(move || sum_squares_unit(lo, hi, &cancel))
+                                .await
+                                .unwrap_or_else(|e| Outcome::failed(e.to_string(), 0.0))
+                        }
+                        // The teaching variants: a blocking call on the event loop's only thread.
+                        (
+                            ShardWork::Fetch {
+                                urls,
+                                max_body_bytes,
+                                ..
+                            },
+                            None,
+                        ) => match blocking {
+                            Some(fetcher) => fetcher.fetch(&urls[i], *max_body_bytes),
+                            None => Outcome::failed("no HTTP client", 0.0),
+                        },
+                        (ShardWork::SumSquares(_), _) => blocking_unit(work, i, None, cancel),
+                    };
+                    emit(i as u32, outcome);
+                }
+            })
+            .await;
+        Ok::<(), String>(())
+    });
+    drop(runtime);
+    drop(blocking);
+    result
+}

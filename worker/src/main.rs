@@ -1,0 +1,40 @@
+//! `concur-worker`: attaches to a coordinator and runs shards until SIGINT or SIGTERM.
+
+use clap::Parser;
+use concur_worker::WorkerOpts;
+
+/// A concur worker daemon: attaches to a coordinator and runs the shards it is given.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "Examples:\n  concur-worker --coordinator http://127.0.0.1:7070\n  concur-worker --coordinator 10.0.0.1:7070 --slots 2"
+)]
+struct Cli {
+    #[command(flatten)]
+    worker: WorkerOpts,
+    /// Log at debug level (RUST_LOG overrides).
+    #[arg(long)]
+    debug: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let default = if cli.debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    concur_worker::run(cli.worker, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
