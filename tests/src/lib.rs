@@ -1,1 +1,290 @@
-//! Helpers for cross-process tests.
+//! Helpers for cross-process tests: start real `concur-coordinator`, `concur-worker` and
+//! `concur-cli sites serve` processes on loopback ephemeral ports, run `concur-cli`, and clean
+//! up every process (by its own PID) when the handle drops — also when a test fails.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Upper bound for any single CLI call in tests.
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Path of a workspace binary, building the binaries once if they are missing.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let dir = std::env::current_exe()
+        .expect("test executable path")
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target profile directory")
+        .to_path_buf();
+    let path = dir.join(name);
+    if !path.exists() {
+        BUILT.get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--bins"])
+                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "cargo build --bins failed");
+        });
+    }
+    assert!(path.exists(), "{} not found", path.display());
+    path
+}
+
+/// A child process killed (and reaped) when dropped.
+#[derive(Debug)]
+pub struct Proc {
+    child: Child,
+    /// What it printed on stdout first: for servers, the line with their address.
+    pub first_line: String,
+}
+
+impl Proc {
+    /// Its PID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` to this process only.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's PID.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit; its exit code, if it did.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(128 + 9));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawns `command` and reads its first stdout line (servers print their address there).
+fn spawn_server(mut command: Command) -> Proc {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().expect("spawn server");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = sender.send(line);
+        // Keep draining so the server never blocks on a full pipe.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    let first_line = receiver
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server printed its address");
+    Proc { child, first_line }
+}
+
+/// The `http://host:port` in a server's first line.
+fn address_in(line: &str) -> String {
+    line.split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string()
+}
+
+/// A coordinator on an ephemeral loopback port, with extra arguments.
+pub fn start_coordinator(extra: &[&str]) -> (Proc, String) {
+    let mut command = Command::new(bin("concur-coordinator"));
+    command.args(["--listen", "127.0.0.1:0"]).args(extra);
+    let proc = spawn_server(command);
+    let url = address_in(&proc.first_line);
+    (proc, url)
+}
+
+/// A worker attached to `url`.
+pub fn start_worker(url: &str, slots: u32) -> Proc {
+    let child = Command::new(bin("concur-worker"))
+        .args(["--coordinator", url, "--slots", &slots.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn worker");
+    Proc {
+        child,
+        first_line: String::new(),
+    }
+}
+
+/// The site simulator on an ephemeral loopback port.
+pub fn start_sites(extra: &[&str]) -> (Proc, String) {
+    let mut command = Command::new(bin("concur-cli"));
+    command
+        .args(["sites", "serve", "--listen", "127.0.0.1:0"])
+        .args(extra);
+    let proc = spawn_server(command);
+    let url = address_in(&proc.first_line);
+    (proc, url)
+}
+
+/// What a `concur-cli` run produced.
+#[derive(Debug)]
+pub struct CliOutput {
+    /// Exit code (128 + signal when killed).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// Standard output parsed as one JSON value.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// Runs `concur-cli` with `args` (no CONCUR_COORDINATOR from the environment), bounded by
+/// [`CLI_TIMEOUT`].
+pub fn cli(args: &[&str]) -> CliOutput {
+    let mut child = Command::new(bin("concur-cli"))
+        .args(args)
+        .env_remove("CONCUR_COORDINATOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn concur-cli");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + CLI_TIMEOUT;
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait for concur-cli") {
+            break status.code().unwrap_or(128 + 9);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("concur-cli {args:?} did not finish within {CLI_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    CliOutput {
+        code,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// Polls until `count` workers are attached to `url`.
+pub fn wait_for_workers(url: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = cli(&["--coordinator", url, "--output", "json", "workers"]);
+        if out.code == 0 && out.json()["workers"].as_array().map_or(0, Vec::len) >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} workers did not attach: {}",
+            out.stdout
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// True while a process with this PID exists (and is not a zombie).
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// PIDs of the direct children of `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return children;
+    };
+    for entry in entries.flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            children.push(child);
+        }
+    }
+    children
+}
+
+/// Checks every sum-squares item of a report against the closed form; returns how many.
+pub fn assert_sums_exact(report: &Value) -> usize {
+    let items = report["items"].as_array().expect("items array");
+    for item in items {
+        let n: u64 = item["input"].as_str().unwrap().parse().unwrap();
+        let expected = concur_core::kernel::closed_form(n).unwrap().to_string();
+        assert_eq!(item["ok"], true, "item {n} failed: {item}");
+        assert_eq!(item["value"].as_str(), Some(expected.as_str()), "n = {n}");
+    }
+    items.len()
+}
+
+/// Starts `concur-cli` in the background (for signal tests); output goes nowhere.
+pub fn spawn_cli(args: &[&str]) -> Proc {
+    let child = Command::new(bin("concur-cli"))
+        .args(args)
+        .env_remove("CONCUR_COORDINATOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn concur-cli");
+    Proc {
+        child,
+        first_line: String::new(),
+    }
+}

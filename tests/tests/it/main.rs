@@ -1,0 +1,6 @@
+//! Cross-process tests: one binary, a module per area.
+
+mod cluster;
+mod faults;
+mod local;
+mod validation;
