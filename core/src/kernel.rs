@@ -46,6 +46,10 @@ fn sum_small(lo: u64, hi: u64) -> u128 {
     // Each lane takes at most `per_lane` squares per block, so no lane can overflow.
     let per_lane = (u64::MAX / max_square.max(1)).max(1);
     let block = per_lane.saturating_mul(LANES as u64);
+    // XOR with an opaque zero leaves every i unchanged, but hides the induction variable from
+    // LLVM's scalar evolution, which would otherwise replace the lane loop by a closed form
+    // (seen: time growing with n^3 / block size instead of n). The loop still vectorizes.
+    let mask = black_box(0u64);
     let mut total = 0u128;
     let mut start = lo;
     while start < hi {
@@ -54,7 +58,7 @@ fn sum_small(lo: u64, hi: u64) -> u128 {
         let mut i = start;
         while i + LANES as u64 <= end {
             for (offset, lane) in lanes.iter_mut().enumerate() {
-                let x = i + offset as u64;
+                let x = (i + offset as u64) ^ mask;
                 *lane += x * x;
             }
             i += LANES as u64;

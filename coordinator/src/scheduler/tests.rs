@@ -315,7 +315,7 @@ proptest! {
         // Drive everything to the end with one reliable worker.
         let w = s.on_worker_attached(info(4), now, &mut comm);
         loop {
-            outstanding.extend(comm.assigned.drain(..));
+            outstanding.append(&mut comm.assigned);
             let Some(pos) = outstanding.iter().position(|(ow, _)| !lost.contains(ow)) else { break };
             let (ow, a) = outstanding.remove(pos);
             prop_assert_eq!(complete(&mut s, &mut comm, ow, &a), Disposition::Accepted);

@@ -1,9 +1,18 @@
 //! A real coordinator and worker processes on loopback: both workloads, every strategy.
 
-use concur_tests::{assert_sums_exact, cli, start_coordinator, start_sites, start_worker, wait_for_workers};
+use concur_tests::{
+    assert_sums_exact, cli, start_coordinator, start_sites, start_worker, wait_for_workers,
+};
 use std::collections::HashSet;
 
-const STRATEGIES: [&str; 6] = ["sequential", "threads", "async", "rayon", "async-blocking", "async-cpu"];
+const STRATEGIES: [&str; 6] = [
+    "sequential",
+    "threads",
+    "async",
+    "rayon",
+    "async-blocking",
+    "async-cpu",
+];
 
 #[test]
 fn sum_squares_is_exact_with_every_strategy_across_two_workers() {
@@ -12,8 +21,20 @@ fn sum_squares_is_exact_with_every_strategy_across_two_workers() {
     wait_for_workers(&url, 2);
     for strategy in STRATEGIES {
         let out = cli(&[
-            "--coordinator", &url, "--output", "json", "submit", "sum-squares", "3000000..3000008",
-            "--strategy", strategy, "--concurrency", "2", "--shards", "4", "--wait",
+            "--coordinator",
+            &url,
+            "--output",
+            "json",
+            "submit",
+            "sum-squares",
+            "3000000..3000008",
+            "--strategy",
+            strategy,
+            "--concurrency",
+            "2",
+            "--shards",
+            "4",
+            "--wait",
         ]);
         assert_eq!(out.code, 0, "{strategy}: {}", out.stderr);
         let report = out.json();
@@ -25,11 +46,27 @@ fn sum_squares_is_exact_with_every_strategy_across_two_workers() {
         // 4 shards and 2 idle workers: both work.
         let workers: HashSet<_> = shards.iter().map(|s| s["worker_id"].as_u64()).collect();
         assert_eq!(workers.len(), 2, "{strategy}: shards went to {workers:?}");
-        for key in ["wall_s", "item_time_s", "process_parallelism", "effective_parallelism", "overhead_s"] {
+        for key in [
+            "wall_s",
+            "item_time_s",
+            "process_parallelism",
+            "effective_parallelism",
+            "overhead_s",
+        ] {
             assert!(report[key].as_f64().is_some(), "{key} missing");
         }
         for shard in shards {
-            for key in ["shard_id", "worker_id", "host", "pid", "attempt", "items", "run_s", "cpu_s", "queue_s"] {
+            for key in [
+                "shard_id",
+                "worker_id",
+                "host",
+                "pid",
+                "attempt",
+                "items",
+                "run_s",
+                "cpu_s",
+                "queue_s",
+            ] {
                 assert!(!shard[key].is_null(), "shard {key} missing");
             }
         }
@@ -42,8 +79,18 @@ fn one_huge_n_is_split_into_sub_ranges_across_shards() {
     let _workers = [start_worker(&url, 1), start_worker(&url, 1)];
     wait_for_workers(&url, 2);
     let out = cli(&[
-        "--coordinator", &url, "--output", "json", "submit", "sum-squares", "50000000",
-        "--strategy", "sequential", "--shards", "6", "--wait",
+        "--coordinator",
+        &url,
+        "--output",
+        "json",
+        "submit",
+        "sum-squares",
+        "50000000",
+        "--strategy",
+        "sequential",
+        "--shards",
+        "6",
+        "--wait",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let report = out.json();
@@ -88,8 +135,20 @@ fn failing_urls_are_failed_items_not_a_failed_job() {
     // Port 1 on loopback: nothing listens there, so the connection is refused.
     let unreachable = "http://127.0.0.1:1/nothing";
     let out = cli(&[
-        "--coordinator", &url, "--output", "json", "submit", "fetch", &good, &server_error,
-        unreachable, "--strategy", "async", "--timeout", "5s", "--wait",
+        "--coordinator",
+        &url,
+        "--output",
+        "json",
+        "submit",
+        "fetch",
+        &good,
+        &server_error,
+        unreachable,
+        "--strategy",
+        "async",
+        "--timeout",
+        "5s",
+        "--wait",
     ]);
     assert_eq!(out.code, 1, "failed items exit 1: {}", out.stderr);
     let report = out.json();
@@ -112,8 +171,17 @@ fn jobs_workers_and_cancel_work_against_a_running_coordinator() {
     wait_for_workers(&url, 1);
     // Long enough to still be running when cancelled: 40 items of about 1 s each.
     let out = cli(&[
-        "--coordinator", &url, "--output", "json", "submit", "sum-squares",
-        "2000000000..2000000040", "--shards", "1", "--label", "long",
+        "--coordinator",
+        &url,
+        "--output",
+        "json",
+        "submit",
+        "sum-squares",
+        "2000000000..2000000040",
+        "--shards",
+        "1",
+        "--label",
+        "long",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let job_id = out.json()["job_id"].as_u64().expect("job_id");
@@ -137,7 +205,14 @@ fn jobs_workers_and_cancel_work_against_a_running_coordinator() {
 
     // The worker stops its in-flight shard and is free for the next job at once.
     let quick = cli(&[
-        "--coordinator", &url, "--output", "json", "submit", "sum-squares", "10,20", "--wait",
+        "--coordinator",
+        &url,
+        "--output",
+        "json",
+        "submit",
+        "sum-squares",
+        "10,20",
+        "--wait",
     ]);
     assert_eq!(quick.code, 0, "{}", quick.stderr);
     assert_sums_exact(&quick.json());

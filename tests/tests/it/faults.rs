@@ -6,12 +6,21 @@ use std::time::{Duration, Instant};
 #[test]
 fn a_sigkilled_worker_s_shards_complete_elsewhere_exactly_once() {
     let (_coordinator, url) = start_coordinator(&["--heartbeat-timeout", "2s"]);
-    let mut workers = vec![start_worker(&url, 1), start_worker(&url, 1)];
+    let mut workers = [start_worker(&url, 1), start_worker(&url, 1)];
     wait_for_workers(&url, 2);
-    // 16 items of about 0.2 s in 8 shards: several seconds of work for two workers.
+    // 16 items of about 0.3 s in 8 shards: several seconds of work for two workers.
     let out = cli(&[
-        "--coordinator", &url, "--output", "json", "submit", "sum-squares",
-        "500000000..500000016", "--shards", "8", "--strategy", "sequential",
+        "--coordinator",
+        &url,
+        "--output",
+        "json",
+        "submit",
+        "sum-squares",
+        "1000000000..1000000016",
+        "--shards",
+        "8",
+        "--strategy",
+        "sequential",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let id = out.json()["job_id"].as_u64().unwrap().to_string();
@@ -20,26 +29,50 @@ fn a_sigkilled_worker_s_shards_complete_elsewhere_exactly_once() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let victim_pid = loop {
         let report = cli(&["--coordinator", &url, "--output", "json", "job", &id]).json();
-        assert_eq!(report["state"], "running", "job ended before the kill: {report}");
-        let done = report["shards"].as_array().unwrap().iter().filter(|s| s["done"] == true).count();
-        let busy: Vec<u64> = cli(&["--coordinator", &url, "--output", "json", "workers"]).json()["workers"]
+        assert_eq!(
+            report["state"], "running",
+            "job ended before the kill: {report}"
+        );
+        let done = report["shards"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|w| w["running"].as_u64() > Some(0))
-            .map(|w| w["pid"].as_u64().unwrap())
-            .collect();
+            .filter(|s| s["done"] == true)
+            .count();
+        let busy: Vec<u64> =
+            cli(&["--coordinator", &url, "--output", "json", "workers"]).json()["workers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|w| w["running"].as_u64() > Some(0))
+                .map(|w| w["pid"].as_u64().unwrap())
+                .collect();
         if done >= 1 && !busy.is_empty() {
             break busy[0] as u32;
         }
         assert!(Instant::now() < deadline, "no shard finished in time");
         std::thread::sleep(Duration::from_millis(20));
     };
-    let victim = workers.iter().position(|w| w.pid() == victim_pid).expect("victim is ours");
+    let victim = workers
+        .iter()
+        .position(|w| w.pid() == victim_pid)
+        .expect("victim is ours");
     workers[victim].signal(libc::SIGKILL);
-    assert!(workers[victim].wait_timeout(Duration::from_secs(5)).is_some());
+    assert!(
+        workers[victim]
+            .wait_timeout(Duration::from_secs(5))
+            .is_some()
+    );
 
-    let out = cli(&["--coordinator", &url, "--output", "json", "job", &id, "--wait"]);
+    let out = cli(&[
+        "--coordinator",
+        &url,
+        "--output",
+        "json",
+        "job",
+        &id,
+        "--wait",
+    ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let report = out.json();
     assert_eq!(report["state"], "succeeded");
@@ -50,7 +83,9 @@ fn a_sigkilled_worker_s_shards_complete_elsewhere_exactly_once() {
         "the killed worker's shard was re-leased: {shards:?}"
     );
     assert!(
-        shards.iter().all(|s| s["pid"].as_u64() != Some(u64::from(victim_pid)) || s["attempt"] == 1),
+        shards
+            .iter()
+            .all(|s| s["pid"].as_u64() != Some(u64::from(victim_pid)) || s["attempt"] == 1),
         "no result came from the dead worker after its lease was lost"
     );
 }

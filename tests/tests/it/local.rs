@@ -7,8 +7,17 @@ use std::time::{Duration, Instant};
 #[test]
 fn local_mode_runs_the_job_on_forked_workers_and_reaps_them() {
     let out = cli(&[
-        "--output", "json", "submit", "sum-squares", "5000000..5000020", "--strategy", "threads",
-        "--concurrency", "2", "--local-workers", "2",
+        "--output",
+        "json",
+        "submit",
+        "sum-squares",
+        "5000000..5000020",
+        "--strategy",
+        "threads",
+        "--concurrency",
+        "2",
+        "--local-workers",
+        "2",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let report = out.json();
@@ -21,14 +30,21 @@ fn local_mode_runs_the_job_on_forked_workers_and_reaps_them() {
         .collect();
     assert_eq!(pids.len(), 2, "two worker processes ran shards");
     for pid in pids {
-        assert!(!process_alive(pid as u32), "worker {pid} survived local mode");
+        assert!(
+            !process_alive(pid as u32),
+            "worker {pid} survived local mode"
+        );
     }
 }
 
 #[test]
 fn ctrl_c_in_local_mode_leaves_no_process_behind() {
     let mut cli = spawn_cli(&[
-        "submit", "sum-squares", "3000000000..3000000100", "--local-workers", "2",
+        "submit",
+        "sum-squares",
+        "3000000000..3000000100",
+        "--local-workers",
+        "2",
     ]);
     // Wait until both workers are forked.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -42,11 +58,16 @@ fn ctrl_c_in_local_mode_leaves_no_process_behind() {
     };
     std::thread::sleep(Duration::from_millis(300));
     cli.signal(libc::SIGINT);
-    let code = cli.wait_timeout(Duration::from_secs(10)).expect("CLI exits after Ctrl-C");
+    let code = cli
+        .wait_timeout(Duration::from_secs(10))
+        .expect("CLI exits after Ctrl-C");
     assert_eq!(code, 130, "interrupted exit code");
     let deadline = Instant::now() + Duration::from_secs(5);
     while workers.iter().any(|pid| process_alive(*pid)) {
-        assert!(Instant::now() < deadline, "workers {workers:?} outlived the CLI");
+        assert!(
+            Instant::now() < deadline,
+            "workers {workers:?} outlived the CLI"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -54,7 +75,11 @@ fn ctrl_c_in_local_mode_leaves_no_process_behind() {
 #[test]
 fn sigkill_of_the_cli_takes_its_local_workers_down() {
     let mut cli = spawn_cli(&[
-        "submit", "sum-squares", "3000000000..3000000100", "--local-workers", "2",
+        "submit",
+        "sum-squares",
+        "3000000000..3000000100",
+        "--local-workers",
+        "2",
     ]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let workers = loop {
@@ -69,7 +94,10 @@ fn sigkill_of_the_cli_takes_its_local_workers_down() {
     cli.wait_timeout(Duration::from_secs(5)).expect("CLI died");
     let deadline = Instant::now() + Duration::from_secs(5);
     while workers.iter().any(|pid| process_alive(*pid)) {
-        assert!(Instant::now() < deadline, "workers {workers:?} outlived a SIGKILLed CLI");
+        assert!(
+            Instant::now() < deadline,
+            "workers {workers:?} outlived a SIGKILLed CLI"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -93,13 +93,10 @@ fn threads(work: &ShardWork, n: u32, cancel: &AtomicBool, emit: Emit<'_>) -> Res
                     .map_err(|e| format!("cannot start thread: {e}"))
             })
             .collect::<Result<_, _>>()?;
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("unit thread panicked".into()))
-            })
-            .collect::<Result<(), String>>()
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err("unit thread panicked".into()))
+        })
     })
 }
 
