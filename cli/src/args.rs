@@ -111,7 +111,8 @@ pub(crate) enum WorkloadArgs {
 /// How to run a job: strategy, concurrency, sharding, placement.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct RunOpts {
-    /// In-process strategy of each worker.
+    /// In-process strategy of each worker: sequential, threads, async, rayon, async-blocking or
+    /// async-cpu.
     #[arg(long, value_parser = parse_strategy, default_value = "sequential")]
     pub(crate) strategy: Strategy,
     /// Threads or tasks per worker [default: sequential 1, threads 8, async 64, rayon = cores].
