@@ -46,30 +46,14 @@ fn ctrl_c_in_local_mode_leaves_no_process_behind() {
         "--local-workers",
         "2",
     ]);
-    // Wait until both workers are forked.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let workers = loop {
-        let children = children_of(cli.pid());
-        if children.len() >= 2 {
-            break children;
-        }
-        assert!(Instant::now() < deadline, "local workers never started");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let workers = wait_for_children(cli.pid(), 2);
     std::thread::sleep(Duration::from_millis(300));
     cli.signal(libc::SIGINT);
     let code = cli
         .wait_timeout(Duration::from_secs(10))
         .expect("CLI exits after Ctrl-C");
     assert_eq!(code, 130, "interrupted exit code");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while workers.iter().any(|pid| process_alive(*pid)) {
-        assert!(
-            Instant::now() < deadline,
-            "workers {workers:?} outlived the CLI"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert_all_exit(&workers);
 }
 
 #[test]
@@ -81,22 +65,32 @@ fn sigkill_of_the_cli_takes_its_local_workers_down() {
         "--local-workers",
         "2",
     ]);
+    let workers = wait_for_children(cli.pid(), 2);
+    cli.signal(libc::SIGKILL);
+    cli.wait_timeout(Duration::from_secs(5)).expect("CLI died");
+    assert_all_exit(&workers);
+}
+
+/// The first `count` children of `pid`, once it has forked them.
+fn wait_for_children(pid: u32, count: usize) -> Vec<u32> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let workers = loop {
-        let children = children_of(cli.pid());
-        if children.len() >= 2 {
-            break children;
+    loop {
+        let children = children_of(pid);
+        if children.len() >= count {
+            return children;
         }
         assert!(Instant::now() < deadline, "local workers never started");
         std::thread::sleep(Duration::from_millis(20));
-    };
-    cli.signal(libc::SIGKILL);
-    cli.wait_timeout(Duration::from_secs(5)).expect("CLI died");
+    }
+}
+
+/// Every one of `pids` is gone within a few seconds.
+fn assert_all_exit(pids: &[u32]) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while workers.iter().any(|pid| process_alive(*pid)) {
+    while pids.iter().any(|pid| process_alive(*pid)) {
         assert!(
             Instant::now() < deadline,
-            "workers {workers:?} outlived a SIGKILLed CLI"
+            "workers {pids:?} outlived the CLI"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
