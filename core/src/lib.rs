@@ -8,9 +8,11 @@
 //! - [`plan`]: splitting a job's items into shards (and a huge n into sub-ranges).
 //! - [`outcome`]: results of units and items.
 //! - [`report`]: the job report and its parallelism arithmetic.
+//! - [`fit`]: Amdahl and USL fits of measured speedups, medians and spreads.
 //! - [`error`]: why a job specification was refused.
 
 pub mod error;
+pub mod fit;
 pub mod kernel;
 pub mod outcome;
 pub mod plan;
