@@ -4,10 +4,12 @@
 //! Layout:
 //! - [`scheduler`]: the pure state machine (jobs, shards, leases, workers), tested without sockets.
 //! - [`service`]: the gRPC adapter: shared state, client RPCs, the worker `Attach` stream.
+//! - [`store`]: durable state in SQLite, so a restarted coordinator resumes its jobs.
 //! - [`server`]: `run(listener, config, shutdown)`, used by the binary, local mode and tests.
 
 pub mod scheduler;
 pub mod server;
 pub mod service;
+pub mod store;
 
 pub use server::{CoordinatorConfig, run};

@@ -22,6 +22,12 @@ struct CoordinatorOpts {
     /// How often workers send heartbeats.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     heartbeat_interval: Duration,
+    /// Directory of the durable state (SQLite); jobs survive a restart [default: $XDG_STATE_HOME/concur or ~/.local/state/concur].
+    #[arg(long, env = "CONCUR_STATE_DIR", conflicts_with = "in_memory")]
+    state_dir: Option<std::path::PathBuf>,
+    /// Keep state in memory only: jobs are lost when the coordinator stops.
+    #[arg(long)]
+    in_memory: bool,
     /// Log at debug level (RUST_LOG overrides).
     #[arg(long)]
     debug: bool,
@@ -52,6 +58,10 @@ async fn main() -> anyhow::Result<()> {
             ..SchedulerConfig::default()
         },
         heartbeat_interval: opts.heartbeat_interval,
+        state_dir: (!opts.in_memory).then(|| {
+            opts.state_dir
+                .unwrap_or_else(concur_coordinator::store::default_state_dir)
+        }),
     };
     concur_coordinator::run(listener, config, shutdown_signal()).await
 }

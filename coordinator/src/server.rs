@@ -5,6 +5,7 @@ use crate::service::{CoordinatorService, Shared};
 use concur_proto::pb::job_service_server::JobServiceServer;
 use concur_proto::pb::worker_service_server::WorkerServiceServer;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -18,19 +19,23 @@ pub const MAX_DECODING_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 const TICK: Duration = Duration::from_millis(250);
 
 /// Coordinator settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
     /// Scheduler limits and timeouts.
     pub scheduler: SchedulerConfig,
     /// How often workers are asked to send a heartbeat.
     pub heartbeat_interval: Duration,
+    /// Where durable state lives; `None` keeps it in memory only.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for CoordinatorConfig {
+    /// In memory, 1 s heartbeats, 5 s heartbeat timeout.
     fn default() -> Self {
         Self {
             scheduler: SchedulerConfig::default(),
             heartbeat_interval: Duration::from_secs(1),
+            state_dir: None,
         }
     }
 }
@@ -44,7 +49,7 @@ pub async fn run(
     config: CoordinatorConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let shared = Arc::new(Shared::new(config));
+    let shared = Arc::new(Shared::new(config)?);
     let service = CoordinatorService::new(shared.clone());
     let ticker_shared = shared.clone();
 

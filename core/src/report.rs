@@ -132,6 +132,8 @@ pub struct JobHeader {
     pub label: String,
     /// Coordinator clock: submission to the last result (or to now, while running).
     pub wall_s: f64,
+    /// Unit results refused because their lease had been superseded.
+    pub stale_results_discarded: u64,
 }
 
 /// The full report of one job, as printed by `concur-cli job` and `submit --wait`.
@@ -175,6 +177,9 @@ pub struct JobReport {
     pub overhead_s: f64,
     /// CPU time / shard time.
     pub cpu_utilisation: f64,
+    /// Unit results refused because their lease had been superseded (late results of workers
+    /// declared lost): proof that fencing worked, not a loss.
+    pub stale_results_discarded: u64,
     /// Per-shard rows.
     pub shards: Vec<ShardRow>,
     /// Per-item rows, in input order.
@@ -240,6 +245,7 @@ impl JobReport {
             effective_parallelism: ratio(item_time_s, wall_s),
             overhead_s: (wall_s - longest).max(0.0),
             cpu_utilisation: ratio(cpu_s, shard_time_s),
+            stale_results_discarded: header.stale_results_discarded,
             shards,
             items,
         }
@@ -281,6 +287,7 @@ mod tests {
             concurrency: 4,
             label: String::new(),
             wall_s: 2.0,
+            stale_results_discarded: 0,
         };
         // Two processes on one host, each busy 1.5 s, overlapping 4 items of 1 s each.
         let shards = vec![shard(1, "a", 1.5, 0.3, 4.0), shard(2, "a", 1.5, 0.3, 4.0)];

@@ -216,6 +216,7 @@ pub fn job_report(report: &pb::JobReport) -> JobReport {
         concurrency: spec.concurrency,
         label: report.label.clone(),
         wall_s: report.wall_s,
+        stale_results_discarded: report.stale_results_discarded,
     };
     let shards = report
         .shards

@@ -43,6 +43,8 @@ pub struct Proc {
     child: Child,
     /// What it printed on stdout first: for servers, the line with their address.
     pub first_line: String,
+    /// A directory made for this process, removed with it.
+    scratch: Option<PathBuf>,
 }
 
 impl Proc {
@@ -76,7 +78,20 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// A fresh, empty directory under the system temp dir, unique to this call.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("concur-test-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
 }
 
 /// Spawns `command` and reads its first stdout line (servers print their address there).
@@ -99,7 +114,11 @@ fn spawn_server(mut command: Command) -> Proc {
     let first_line = receiver
         .recv_timeout(Duration::from_secs(30))
         .expect("server printed its address");
-    Proc { child, first_line }
+    Proc {
+        child,
+        first_line,
+        scratch: None,
+    }
 }
 
 /// The `http://host:port` in a server's first line.
@@ -110,11 +129,25 @@ fn address_in(line: &str) -> String {
         .to_string()
 }
 
-/// A coordinator on an ephemeral loopback port, with extra arguments.
+/// A coordinator on an ephemeral loopback port, with extra arguments. Unless they name a
+/// state directory (or `--in-memory`), it gets a scratch one, removed when it stops.
 pub fn start_coordinator(extra: &[&str]) -> (Proc, String) {
+    start_coordinator_at("127.0.0.1:0", extra)
+}
+
+/// A coordinator listening on `listen` (e.g. the address of a stopped one, to restart it).
+pub fn start_coordinator_at(listen: &str, extra: &[&str]) -> (Proc, String) {
     let mut command = Command::new(bin("concur-coordinator"));
-    command.args(["--listen", "127.0.0.1:0"]).args(extra);
-    let proc = spawn_server(command);
+    command.args(["--listen", listen]).args(extra);
+    let own_state = !extra
+        .iter()
+        .any(|a| *a == "--state-dir" || *a == "--in-memory");
+    let scratch = own_state.then(|| scratch_dir("state"));
+    if let Some(dir) = &scratch {
+        command.arg("--state-dir").arg(dir);
+    }
+    let mut proc = spawn_server(command);
+    proc.scratch = scratch;
     let url = address_in(&proc.first_line);
     (proc, url)
 }
@@ -131,6 +164,7 @@ pub fn start_worker(url: &str, slots: u32) -> Proc {
     Proc {
         child,
         first_line: String::new(),
+        scratch: None,
     }
 }
 
@@ -286,5 +320,6 @@ pub fn spawn_cli(args: &[&str]) -> Proc {
     Proc {
         child,
         first_line: String::new(),
+        scratch: None,
     }
 }

@@ -2,8 +2,13 @@
 //! backoff and jitter when it breaks.
 //!
 //! Policy when the stream breaks: shards running at that moment are cancelled and their results
-//! dropped. The coordinator re-queues them when it notices the loss, with a new attempt, so
-//! nothing is lost and nothing is counted twice.
+//! dropped. A lease lives exactly as long as the stream it was granted on: the coordinator
+//! re-queues the shards of a broken stream (or of a restarted coordinator) with a new attempt,
+//! so results of the old lease would be refused anyway. Nothing is lost, nothing counted twice.
+//!
+//! Drain (SIGTERM): the worker tells the coordinator it is draining (no new shards), waits until
+//! every running shard is finished *and acknowledged* as committed, then detaches. Past
+//! `--drain-timeout` it cancels what is left and detaches, which hands those shards back.
 
 use crate::executor::{ShardWork, run_shard};
 use crate::system;
@@ -18,7 +23,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
 use tracing::{debug, info, warn};
@@ -48,13 +54,28 @@ pub struct WorkerOpts {
     /// Give up after this many failed attach attempts in a row (0 = retry forever).
     #[arg(long, default_value_t = 0)]
     pub max_attach_failures: u32,
+    /// On SIGTERM, how long to let running shards finish before handing them back.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+}
+
+/// How a session ended.
+#[derive(Debug, PartialEq, Eq)]
+enum SessionEnd {
+    /// The stream closed or broke: re-attach.
+    Closed,
+    /// Drained on request: stop.
+    Drained,
 }
 
 /// Attaches and serves shards until `shutdown` completes.
 ///
 /// # Errors
 /// The coordinator address is invalid, or `--max-attach-failures` was reached.
-pub async fn run(opts: WorkerOpts, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    opts: WorkerOpts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     system::raise_fd_limit();
     let url = if opts.coordinator.contains("://") {
         opts.coordinator.clone()
@@ -67,35 +88,41 @@ pub async fn run(opts: WorkerOpts, shutdown: impl Future<Output = ()>) -> anyhow
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(20))
         .keep_alive_while_idle(true);
-    tokio::pin!(shutdown);
+    let (drain_sender, mut drain) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        info!("shutdown requested: draining");
+        let _ = drain_sender.send(true);
+    });
     let mut failures = 0u32;
     let mut backoff = BACKOFF_START;
     loop {
+        if *drain.borrow() {
+            return Ok(());
+        }
         let session = Session::new(&opts);
-        tokio::select! {
-            result = session.run(&endpoint) => match result {
-                Ok(()) => {
-                    info!("stream to coordinator closed; re-attaching");
-                    failures = 0;
-                    backoff = BACKOFF_START;
-                }
-                Err(e) => {
-                    failures += 1;
-                    warn!(cause = %format!("{e:#}"), coordinator = %url, "attach failed");
-                    if opts.max_attach_failures != 0 && failures >= opts.max_attach_failures {
-                        return Err(e.context(format!("cannot attach to coordinator at {url}")));
-                    }
-                }
-            },
-            () = &mut shutdown => {
-                info!("shutting down");
+        match session.run(&endpoint, &mut drain, opts.drain_timeout).await {
+            Ok(SessionEnd::Drained) => {
+                info!("drained; detached from the coordinator");
                 return Ok(());
+            }
+            Ok(SessionEnd::Closed) => {
+                info!("stream to coordinator closed; re-attaching");
+                failures = 0;
+                backoff = BACKOFF_START;
+            }
+            Err(e) => {
+                failures += 1;
+                warn!(cause = %format!("{e:#}"), coordinator = %url, "attach failed");
+                if opts.max_attach_failures != 0 && failures >= opts.max_attach_failures {
+                    return Err(e.context(format!("cannot attach to coordinator at {url}")));
+                }
             }
         }
         let jitter = rand::rng().random_range(0.5..1.5);
         tokio::select! {
             () = tokio::time::sleep(backoff.mul_f64(jitter)) => {}
-            () = &mut shutdown => return Ok(()),
+            _ = drain.changed() => return Ok(()),
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
@@ -122,9 +149,18 @@ impl Session {
         }
     }
 
-    /// Runs until the coordinator closes the stream (`Ok`) or it cannot be opened (`Err`).
-    async fn run(mut self, endpoint: &Endpoint) -> anyhow::Result<()> {
-        let channel = endpoint.connect().await.context("connecting")?;
+    /// Runs until the coordinator closes the stream, or a drain completes (`Ok`), or the stream
+    /// cannot be opened (`Err`).
+    async fn run(
+        mut self,
+        endpoint: &Endpoint,
+        drain: &mut watch::Receiver<bool>,
+        drain_timeout: Duration,
+    ) -> anyhow::Result<SessionEnd> {
+        let channel = tokio::select! {
+            channel = endpoint.connect() => channel.context("connecting")?,
+            _ = drain.changed() => return Ok(SessionEnd::Drained),
+        };
         let mut client = WorkerServiceClient::new(channel)
             .max_decoding_message_size(concur_proto_limits::MAX_MESSAGE);
         let (outbound, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
@@ -146,8 +182,13 @@ impl Session {
         info!(worker_id = registered.worker_id, "attached to coordinator");
         let interval = Duration::from_millis(registered.heartbeat_interval_ms.clamp(100, 60_000));
         let mut heartbeat = tokio::time::interval(interval);
-        let (done_sender, mut done) = mpsc::unbounded_channel::<(u64, u32, u32)>();
+        let (done_sender, mut done) = mpsc::unbounded_channel::<((u64, u32, u32), bool)>();
+        let mut drain_deadline: Option<Instant> = None;
+        let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
         let result = loop {
+            if drain_deadline.is_some() && self.running.is_empty() {
+                break Ok(SessionEnd::Drained);
+            }
             tokio::select! {
                 message = inbound.message() => match message {
                     Ok(Some(pb::ToWorkerMessage { msg: Some(In::Assign(assign)) })) => {
@@ -156,17 +197,23 @@ impl Session {
                     Ok(Some(pb::ToWorkerMessage { msg: Some(In::Cancel(cancel)) })) => {
                         if let Some(lease) = cancel.lease {
                             let key = (lease.job_id, lease.shard_id, lease.attempt);
-                            if let Some(flag) = self.running.get(&key) {
+                            if let Some(flag) = self.running.remove(&key) {
                                 info!(job_id = lease.job_id, shard_id = lease.shard_id, reason = %cancel.reason, "cancelling shard");
                                 flag.store(true, Ordering::Relaxed);
                             }
                         }
                     }
+                    Ok(Some(pb::ToWorkerMessage { msg: Some(In::Accepted(accepted)) })) => {
+                        // Committed by the coordinator: this shard is done for good.
+                        if let Some(lease) = accepted.lease {
+                            self.running.remove(&(lease.job_id, lease.shard_id, lease.attempt));
+                        }
+                    }
                     Ok(Some(_)) => debug!("ignoring unexpected message"),
-                    Ok(None) => break Ok(()),
+                    Ok(None) => break Ok(SessionEnd::Closed),
                     Err(status) => {
                         info!(cause = %status.message(), "stream to coordinator broke");
-                        break Ok(());
+                        break Ok(SessionEnd::Closed);
                     }
                 },
                 _ = heartbeat.tick() => {
@@ -175,8 +222,20 @@ impl Session {
                         debug!("outbound queue full; heartbeat skipped");
                     }
                 }
-                Some(key) = done.recv() => {
-                    self.running.remove(&key);
+                Some((key, cancelled)) = done.recv() => {
+                    // Finished shards stay until acknowledged; cancelled ones are gone now.
+                    if cancelled {
+                        self.running.remove(&key);
+                    }
+                }
+                _ = drain.changed(), if drain_deadline.is_none() => {
+                    info!(running = self.running.len(), "draining: finishing running shards");
+                    let _ = outbound.send(message(Out::Drain(pb::Drain {}))).await;
+                    drain_deadline = Some(Instant::now() + drain_timeout);
+                }
+                () = tokio::time::sleep_until(drain_deadline.unwrap_or(far_future)), if drain_deadline.is_some() => {
+                    warn!(running = self.running.len(), "drain timeout: handing the remaining shards back");
+                    break Ok(SessionEnd::Drained);
                 }
             }
         };
@@ -191,7 +250,7 @@ impl Session {
         &mut self,
         assign: pb::AssignShard,
         outbound: &mpsc::Sender<pb::FromWorkerMessage>,
-        done: &mpsc::UnboundedSender<(u64, u32, u32)>,
+        done: &mpsc::UnboundedSender<((u64, u32, u32), bool)>,
     ) {
         let Some(lease) = assign.lease else {
             return warn!("assignment without a lease: ignored");
@@ -209,8 +268,8 @@ impl Session {
         let outbound = outbound.clone();
         let done = done.clone();
         tokio::spawn(async move {
-            run_assignment(assign, lease, cancel, outbound).await;
-            let _ = done.send(key);
+            run_assignment(assign, lease, cancel.clone(), outbound).await;
+            let _ = done.send((key, cancel.load(Ordering::Relaxed)));
         });
     }
 }

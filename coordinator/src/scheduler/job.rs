@@ -55,6 +55,8 @@ pub(crate) struct Job {
     pub(crate) items_done: u64,
     pub(crate) items_failed: u64,
     pub(crate) max_retries: u32,
+    /// Unit results refused because their lease was superseded.
+    pub(crate) stale_discarded: u64,
 }
 
 /// A job's progress, as streamed to watchers.
@@ -93,6 +95,8 @@ pub struct JobSnapshot {
     pub shards: Vec<ShardRow>,
     /// Per item: its input and, once reported, its outcome.
     pub items: Vec<(String, Option<Outcome>)>,
+    /// Unit results refused because their lease was superseded.
+    pub stale_discarded: u64,
 }
 
 impl Job {
@@ -143,6 +147,7 @@ impl Job {
             items_done: 0,
             items_failed: 0,
             max_retries,
+            stale_discarded: 0,
         }
     }
 
@@ -223,6 +228,7 @@ impl Job {
             submitted_unix_ms: self.submitted_unix_ms,
             shards: self.shards.iter().map(|s| s.row.clone()).collect(),
             items,
+            stale_discarded: self.stale_discarded,
         }
     }
 }

@@ -16,13 +16,15 @@
 mod comm;
 mod job;
 mod queries;
+mod restore;
 mod worker;
 
 #[cfg(test)]
 mod tests;
 
-pub use comm::{Assignment, Comm, LeaseKey};
+pub use comm::{Assignment, Comm, LeaseKey, Persist};
 pub use job::{JobProgress, JobSnapshot};
+pub use restore::{RestoredJob, RestoredShard};
 pub use worker::{WorkerInfo, WorkerView};
 
 use concur_core::plan::{plan_shards, shard_units};
@@ -141,6 +143,7 @@ impl Scheduler {
                 running: Default::default(),
                 last_seen: now,
                 shards_done: 0,
+                draining: false,
             },
         );
         self.free.insert((0, id));
@@ -155,6 +158,17 @@ impl Scheduler {
             .get_mut(&worker)
             .ok_or(SchedulerError::UnknownWorker(worker))?;
         record.last_seen = now;
+        Ok(())
+    }
+
+    /// A worker is shutting down: it gets no new shards and keeps the ones it runs.
+    pub fn on_worker_draining(&mut self, worker: WorkerId) -> Result<(), SchedulerError> {
+        let record = self
+            .workers
+            .get_mut(&worker)
+            .ok_or(SchedulerError::UnknownWorker(worker))?;
+        self.free.remove(&(record.running.len() as u32, worker));
+        record.draining = true;
         Ok(())
     }
 
@@ -176,6 +190,13 @@ impl Scheduler {
             if shard.lease.is_none_or(|lease| lease.worker != worker) {
                 continue;
             }
+            let key = LeaseKey {
+                job_id,
+                shard_id,
+                attempt: shard.attempt,
+            };
+            // If it is only silent, not dead, it must not go on with (or report) this lease.
+            comm.cancel(worker, key, "lease lost: worker declared lost");
             shard.lease = None;
             shard.buffer = Vec::new();
             shard.retries += 1;
@@ -185,7 +206,7 @@ impl Scheduler {
                     "worker lost {} times; retry limit {} reached",
                     shard.retries, job.max_retries
                 );
-                Self::give_up_shard(job, shard_id as usize, &error, now);
+                Self::give_up_shard(job, shard_id as usize, &error, now, comm);
             } else {
                 self.pending.push_front((job_id, shard_id));
             }
@@ -226,6 +247,12 @@ impl Scheduler {
         let plans = plan_shards(&spec.workload, shards);
         let id = self.next_job_id;
         self.next_job_id += 1;
+        comm.persist(Persist::JobSubmitted {
+            job_id: id,
+            spec: spec.clone(),
+            shards: plans.len() as u32,
+            submitted_unix_ms: unix_ms,
+        });
         let job = Job::new(id, spec, plans, now, unix_ms);
         self.pending
             .extend((0..job.shards.len() as ShardId).map(|shard| (id, shard)));
@@ -260,6 +287,11 @@ impl Scheduler {
             }
         }
         job.shards_running = 0;
+        comm.persist(Persist::JobFinished {
+            job_id,
+            state: JobState::Cancelled,
+            wall_s: job.elapsed_s(now),
+        });
         for (worker, shard_id, attempt) in leases {
             let key = LeaseKey {
                 job_id,
@@ -353,8 +385,15 @@ impl Scheduler {
         row.done = true;
         row.error = (!timing.error.is_empty()).then_some(timing.error);
         job.shards_running -= 1;
+        comm.persist(Persist::ShardCommitted {
+            job_id: lease.job_id,
+            shard_id: lease.shard_id,
+            row: row.clone(),
+            outcomes: outcomes.clone(),
+        });
         job.commit_shard(shard_id, outcomes);
-        job.finish_if_complete(now);
+        Self::persist_if_finished(job, now, comm);
+        comm.accepted(worker, lease);
         self.release_slot(worker, lease.job_id, lease.shard_id, true);
         comm.job_changed(lease.job_id);
         self.dispatch(now, comm);
@@ -396,13 +435,37 @@ impl Scheduler {
     }
 
     /// Fails every unit of a shard that can no longer run, and finishes the job if it was last.
-    fn give_up_shard(job: &mut Job, shard_id: usize, error: &str, now: Instant) {
+    fn give_up_shard(
+        job: &mut Job,
+        shard_id: usize,
+        error: &str,
+        now: Instant,
+        comm: &mut impl Comm,
+    ) {
         let units = job.plans[shard_id].item_count as usize;
         let row = &mut job.shards[shard_id].row;
         row.done = true;
         row.error = Some(error.to_string());
-        job.commit_shard(shard_id, vec![Outcome::failed(error, 0.0); units]);
-        job.finish_if_complete(now);
+        let outcomes = vec![Outcome::failed(error, 0.0); units];
+        comm.persist(Persist::ShardCommitted {
+            job_id: job.id,
+            shard_id: shard_id as ShardId,
+            row: row.clone(),
+            outcomes: outcomes.clone(),
+        });
+        job.commit_shard(shard_id, outcomes);
+        Self::persist_if_finished(job, now, comm);
+    }
+
+    /// Moves the job to its final state once every shard is done, and records it.
+    fn persist_if_finished(job: &mut Job, now: Instant, comm: &mut impl Comm) {
+        if job.finish_if_complete(now) {
+            comm.persist(Persist::JobFinished {
+                job_id: job.id,
+                state: job.state,
+                wall_s: job.elapsed_s(now),
+            });
+        }
     }
 
     /// Leases pending shards to the least-loaded workers with free slots.
@@ -427,6 +490,7 @@ impl Scheduler {
                 shard_id,
                 attempt: shard.attempt,
             };
+            comm.persist(Persist::ShardLeased { lease });
             job.shards_running += 1;
             if job.state == JobState::Pending {
                 job.state = JobState::Running;

@@ -33,7 +33,7 @@ impl Scheduler {
                 info: w.info.clone(),
                 running: w.running.len() as u32,
                 last_heartbeat_s: now.saturating_duration_since(w.last_seen).as_secs_f64(),
-                state: if w.running.is_empty() { "idle" } else { "busy" },
+                state: w.state(),
                 shards_done: w.shards_done,
             })
             .collect();

@@ -11,6 +11,8 @@ struct TestComm {
     assigned: Vec<(WorkerId, Assignment)>,
     cancelled: Vec<(WorkerId, LeaseKey)>,
     changed: Vec<JobId>,
+    accepted: Vec<(WorkerId, LeaseKey)>,
+    persisted: Vec<Persist>,
 }
 
 impl Comm for TestComm {
@@ -22,6 +24,12 @@ impl Comm for TestComm {
     }
     fn job_changed(&mut self, job_id: JobId) {
         self.changed.push(job_id);
+    }
+    fn accepted(&mut self, worker: WorkerId, lease: LeaseKey) {
+        self.accepted.push((worker, lease));
+    }
+    fn persist(&mut self, event: Persist) {
+        self.persisted.push(event);
     }
 }
 

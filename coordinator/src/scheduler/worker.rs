@@ -28,11 +28,21 @@ pub(crate) struct WorkerRecord {
     /// Last message of any kind; silence past the heartbeat timeout means lost.
     pub(crate) last_seen: Instant,
     pub(crate) shards_done: u64,
+    /// Shutting down: finishes its shards but gets no new ones.
+    pub(crate) draining: bool,
 }
 
 impl WorkerRecord {
     pub(crate) fn has_free_slot(&self) -> bool {
-        (self.running.len() as u32) < self.info.slots
+        !self.draining && (self.running.len() as u32) < self.info.slots
+    }
+
+    pub(crate) fn state(&self) -> &'static str {
+        match (self.draining, self.running.is_empty()) {
+            (true, _) => "draining",
+            (false, true) => "idle",
+            (false, false) => "busy",
+        }
     }
 }
 
@@ -47,7 +57,7 @@ pub struct WorkerView {
     pub running: u32,
     /// Seconds since its last message.
     pub last_heartbeat_s: f64,
-    /// `idle` or `busy`.
+    /// `idle`, `busy` or `draining`.
     pub state: &'static str,
     /// Shards it finished.
     pub shards_done: u64,

@@ -93,6 +93,10 @@ fn handle(shared: &Arc<super::Shared>, worker: WorkerId, message: pb::FromWorker
             };
             shared.apply(|s, outbox, now| s.on_shard_finished(worker, lease, timing, now, outbox));
         }
+        Some(Msg::Drain(_)) => {
+            info!(worker_id = worker, "worker draining");
+            let _ = shared.apply(|s, _, _| s.on_worker_draining(worker));
+        }
         Some(Msg::Register(_)) | None => {
             warn!(
                 worker_id = worker,

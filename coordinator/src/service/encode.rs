@@ -107,6 +107,7 @@ pub(crate) fn report(snapshot: &JobSnapshot) -> pb::JobReport {
         items,
         label: snapshot.spec.label.clone(),
         submitted_at_ms: snapshot.submitted_unix_ms,
+        stale_results_discarded: snapshot.stale_discarded,
     }
 }
 

@@ -1,21 +1,15 @@
 //! The client-facing `JobService`: submit, watch, report, list, cancel.
 
+use super::shared::unix_ms;
 use super::{CoordinatorService, encode, status};
 use concur_core::JobSpec;
 use concur_proto::pb::{self, job_service_server::JobService};
 use futures::Stream;
 use std::pin::Pin;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tonic::{Request, Response, Status};
 use tracing::{info, instrument};
 
 type ProgressStream = Pin<Box<dyn Stream<Item = Result<pb::JobProgress, Status>> + Send>>;
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 #[tonic::async_trait]
 impl JobService for CoordinatorService {

@@ -2,13 +2,14 @@
 //! lock so that messages leave in the order the scheduler decided them.
 
 use super::encode;
-use crate::scheduler::{Assignment, Comm, JobProgress, LeaseKey, Scheduler, WorkerInfo};
+use crate::scheduler::{Assignment, Comm, JobProgress, LeaseKey, Persist, Scheduler, WorkerInfo};
 use crate::server::CoordinatorConfig;
+use crate::store::{Store, StoreError};
 use concur_core::{JobId, WorkerId};
 use concur_proto::pb::{self, to_worker_message::Msg};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 use tonic::Status;
 use tracing::{info, warn};
@@ -31,6 +32,8 @@ pub(crate) struct State {
     pub(crate) scheduler: Scheduler,
     workers: HashMap<WorkerId, WorkerSender>,
     watchers: HashMap<JobId, watch::Sender<JobProgress>>,
+    /// Durable state; `None` keeps everything in memory (local mode).
+    store: Option<Store>,
 }
 
 /// Collects the scheduler's effects during one event.
@@ -38,6 +41,7 @@ pub(crate) struct State {
 pub(crate) struct Outbox {
     messages: Vec<(WorkerId, Msg)>,
     changed: Vec<JobId>,
+    persist: Vec<Persist>,
 }
 
 impl Comm for Outbox {
@@ -59,19 +63,52 @@ impl Comm for Outbox {
             self.changed.push(job_id);
         }
     }
+
+    fn accepted(&mut self, worker: WorkerId, lease: LeaseKey) {
+        let accepted = pb::ShardAccepted {
+            lease: Some(encode::lease(lease)),
+        };
+        self.messages.push((worker, Msg::Accepted(accepted)));
+    }
+
+    fn persist(&mut self, event: Persist) {
+        self.persist.push(event);
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Shared {
-    /// Fresh state with `config`.
-    pub fn new(config: CoordinatorConfig) -> Self {
-        Self {
+    /// State with `config`: restored from `config.state_dir` when it is set, else empty.
+    ///
+    /// # Errors
+    /// The state directory cannot be opened or holds corrupt records.
+    pub fn new(config: CoordinatorConfig) -> Result<Self, StoreError> {
+        let (scheduler, store) = match &config.state_dir {
+            Some(dir) => {
+                let store = Store::open(dir)?;
+                let jobs = store.load()?;
+                info!(jobs = jobs.len(), dir = %dir.display(), "state restored");
+                let scheduler =
+                    Scheduler::restore(config.scheduler, jobs, Instant::now(), unix_ms());
+                (scheduler, Some(store))
+            }
+            None => (Scheduler::new(config.scheduler), None),
+        };
+        Ok(Self {
             state: Mutex::new(State {
-                scheduler: Scheduler::new(config.scheduler),
+                scheduler,
                 workers: HashMap::new(),
                 watchers: HashMap::new(),
+                store,
             }),
             config,
-        }
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -162,9 +199,19 @@ impl Shared {
 }
 
 impl State {
-    /// Sends queued messages in order; a worker whose outbox is full or closed is lost.
+    /// Stores the batch's durable changes, then sends its messages in order; a worker whose
+    /// outbox is full or closed is lost. If storing fails, no `ShardAccepted` goes out.
     fn deliver(&mut self, mut outbox: Outbox, now: Instant) {
         loop {
+            if let Some(store) = &mut self.store
+                && let Err(e) = store.apply(&outbox.persist)
+            {
+                tracing::error!(cause = %e, "cannot store state; results stay unacknowledged");
+                outbox
+                    .messages
+                    .retain(|(_, msg)| !matches!(msg, Msg::Accepted(_)));
+            }
+            outbox.persist.clear();
             let mut stuck = Vec::new();
             for (worker, msg) in outbox.messages.drain(..) {
                 let Some(sender) = self.workers.get(&worker) else {
