@@ -50,6 +50,8 @@ pub(crate) enum Command {
     Submit(SubmitOpts),
     /// Show a job's report.
     Job(JobShowOpts),
+    /// Run a job over a matrix of processes, strategies and concurrency; fit, chart, recommend.
+    Compare(crate::compare::CompareOpts),
     /// List the coordinator's jobs.
     Jobs,
     /// List the workers attached to the coordinator.
@@ -84,8 +86,8 @@ pub(crate) enum WorkloadArgs {
         after_help = "Examples:\n  concur-cli submit sum-squares 5000000..5000020 --strategy rayon --wait\n  concur-cli submit sum-squares 10,20,30\n  concur-cli submit sum-squares 4000000000 --shards 8   # one huge n, split in 8 sub-ranges"
     )]
     SumSquares {
-        /// A half-open range `a..b` or a list `x,y,z`.
-        spec: String,
+        #[command(flatten)]
+        input: SumSquaresInput,
         #[command(flatten)]
         run: RunOpts,
     },
@@ -94,18 +96,32 @@ pub(crate) enum WorkloadArgs {
         after_help = "Examples:\n  concur-cli submit fetch http://127.0.0.1:8080/a http://127.0.0.1:8080/b --strategy async\n  concur-cli submit fetch --urls-file urls.txt --strategy threads --concurrency 10"
     )]
     Fetch {
-        /// URLs to fetch (http or https).
-        #[arg(required_unless_present = "urls_file", conflicts_with = "urls_file")]
-        urls: Vec<String>,
-        /// File with one URL per line (blank lines and # comments ignored).
-        #[arg(long)]
-        urls_file: Option<PathBuf>,
-        /// Per-request timeout.
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-        timeout: Duration,
+        #[command(flatten)]
+        input: FetchInput,
         #[command(flatten)]
         run: RunOpts,
     },
+}
+
+/// The inputs of a sum-squares job (shared by `submit` and `compare`).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SumSquaresInput {
+    /// A half-open range `a..b` or a list `x,y,z`.
+    pub(crate) spec: String,
+}
+
+/// The inputs of a fetch job (shared by `submit` and `compare`).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct FetchInput {
+    /// URLs to fetch (http or https).
+    #[arg(required_unless_present = "urls_file", conflicts_with = "urls_file")]
+    pub(crate) urls: Vec<String>,
+    /// File with one URL per line (blank lines and # comments ignored).
+    #[arg(long)]
+    pub(crate) urls_file: Option<PathBuf>,
+    /// Per-request timeout.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub(crate) timeout: Duration,
 }
 
 /// How to run a job: strategy, concurrency, sharding, placement.
@@ -135,7 +151,7 @@ pub(crate) struct RunOpts {
     pub(crate) label: String,
 }
 
-fn parse_strategy(text: &str) -> Result<Strategy, String> {
+pub(crate) fn parse_strategy(text: &str) -> Result<Strategy, String> {
     text.parse::<Strategy>().map_err(|e| e.to_string())
 }
 

@@ -4,16 +4,21 @@
 //! Layout:
 //! - `args`: the command line.
 //! - `submit`, `watch`, `inspect`: the job commands.
+//! - `compare`, `demo`: measure what processes, threads and tasks buy (via `runner`).
+//! - `progress`: progress bars on a terminal.
 //! - `local`: local mode's in-process coordinator and forked workers.
 //! - `sites`: the site simulator.
 //! - `client`, `output`, `exit`: connecting, printing, exit codes.
 
 mod args;
 mod client;
+mod compare;
 mod exit;
 mod inspect;
 mod local;
 mod output;
+mod progress;
+mod runner;
 mod sites;
 mod submit;
 mod watch;
@@ -57,6 +62,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Submit(opts) => submit::run(&global, opts.workload).await,
         Command::Job(opts) => inspect::job(&global, opts).await,
+        Command::Compare(opts) => compare::run(&global, opts).await,
         Command::Jobs => inspect::jobs(&global).await,
         Command::Workers => inspect::workers(&global).await,
         Command::Cancel(opts) => inspect::cancel(&global, opts).await,

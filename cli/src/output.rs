@@ -10,7 +10,7 @@ use serde_json::json;
 /// Items listed in the human report before it summarises the rest.
 const ITEMS_SHOWN: usize = 20;
 
-fn print_json(value: &impl serde::Serialize) {
+pub(crate) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("error: cannot encode JSON: {e}"),

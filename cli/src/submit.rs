@@ -1,7 +1,7 @@
 //! `concur-cli submit`: build a job spec from arguments, submit it to a coordinator (or a local
 //! cluster), optionally wait, and print the report.
 
-use crate::args::{GlobalOpts, OutputFormat, RunOpts, WorkloadArgs};
+use crate::args::{FetchInput, GlobalOpts, OutputFormat, RunOpts, SumSquaresInput, WorkloadArgs};
 use crate::client::{self, Client};
 use crate::exit::{CliError, Outcome};
 use crate::local::LocalCluster;
@@ -48,7 +48,11 @@ pub(crate) async fn run(global: &GlobalOpts, workload: WorkloadArgs) -> Result<O
     }
 }
 
-async fn submit(client: &mut Client, spec: &JobSpec) -> Result<pb::SubmitJobResponse, CliError> {
+/// Submits `spec` and returns what the coordinator accepted.
+pub(crate) async fn submit(
+    client: &mut Client,
+    spec: &JobSpec,
+) -> Result<pb::SubmitJobResponse, CliError> {
     let request = pb::SubmitJobRequest {
         spec: Some(pb::JobSpec::from(spec)),
     };
@@ -57,30 +61,9 @@ async fn submit(client: &mut Client, spec: &JobSpec) -> Result<pb::SubmitJobResp
 
 /// Parses and validates the workload arguments; every problem is an input error (exit 2).
 pub(crate) fn build_spec(workload: WorkloadArgs) -> Result<(JobSpec, RunOpts), CliError> {
-    let input = |e: concur_core::SpecError| CliError::Input(e.to_string());
     let (workload, run) = match workload {
-        WorkloadArgs::SumSquares { spec, run } => (
-            Workload::SumSquares(NumberSpec::parse(&spec).map_err(input)?),
-            run,
-        ),
-        WorkloadArgs::Fetch {
-            urls,
-            urls_file,
-            timeout,
-            run,
-        } => {
-            let urls = match urls_file {
-                Some(path) => read_urls(&path)?,
-                None => urls,
-            };
-            let limits = Limits::default();
-            for url in &urls {
-                validate_url(url, limits.max_url_len).map_err(input)?;
-            }
-            let mut fetch = FetchSpec::new(urls);
-            fetch.timeout_ms = timeout.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
-            (Workload::Fetch(fetch), run)
-        }
+        WorkloadArgs::SumSquares { input, run } => (sum_squares_workload(&input)?, run),
+        WorkloadArgs::Fetch { input, run } => (fetch_workload(&input)?, run),
     };
     let concurrency = run.concurrency.unwrap_or_else(|| {
         run.strategy
@@ -94,8 +77,34 @@ pub(crate) fn build_spec(workload: WorkloadArgs) -> Result<(JobSpec, RunOpts), C
         max_retries: run.max_retries,
         label: run.label.clone(),
     };
-    spec.validate(&Limits::default()).map_err(input)?;
+    spec.validate(&Limits::default()).map_err(input_error)?;
     Ok((spec, run))
+}
+
+fn input_error(e: concur_core::SpecError) -> CliError {
+    CliError::Input(e.to_string())
+}
+
+/// The sum-squares workload of `input`.
+pub(crate) fn sum_squares_workload(input: &SumSquaresInput) -> Result<Workload, CliError> {
+    Ok(Workload::SumSquares(
+        NumberSpec::parse(&input.spec).map_err(input_error)?,
+    ))
+}
+
+/// The fetch workload of `input`, every URL validated.
+pub(crate) fn fetch_workload(input: &FetchInput) -> Result<Workload, CliError> {
+    let urls = match &input.urls_file {
+        Some(path) => read_urls(path)?,
+        None => input.urls.clone(),
+    };
+    let limits = Limits::default();
+    for url in &urls {
+        validate_url(url, limits.max_url_len).map_err(input_error)?;
+    }
+    let mut fetch = FetchSpec::new(urls);
+    fetch.timeout_ms = input.timeout.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
+    Ok(Workload::Fetch(fetch))
 }
 
 /// One URL per line; blank lines and `#` comments are skipped.

@@ -4,12 +4,11 @@
 use crate::args::OutputFormat;
 use crate::client::Client;
 use crate::exit::{CliError, Outcome};
-use crate::output;
-use concur_core::report::JobState;
+use crate::{output, progress};
+use concur_core::report::{JobReport, JobState};
 use concur_proto::convert::{job_report, job_state_from_i32};
 use concur_proto::pb;
-use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
+use indicatif::ProgressBar;
 
 /// Waits for `job_id` to finish, prints its report, and maps its state to an exit outcome.
 pub(crate) async fn wait_and_report(
@@ -17,16 +16,42 @@ pub(crate) async fn wait_and_report(
     job_id: u64,
     format: OutputFormat,
 ) -> Result<Outcome, CliError> {
+    let bar = progress::enabled(format).then(|| progress::job_bar(&format!("job {job_id}")));
+    let finished = follow(client, job_id, bar.as_ref()).await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if !finished {
+        return Ok(Outcome::Interrupted);
+    }
+    print_report(client, job_id, format).await
+}
+
+/// Follows `job_id` until it ends, moving `bar` along. Returns false when the user pressed
+/// Ctrl-C, after asking the coordinator to cancel the job.
+pub(crate) async fn follow(
+    client: &mut Client,
+    job_id: u64,
+    bar: Option<&ProgressBar>,
+) -> Result<bool, CliError> {
     let interrupted = tokio::select! {
-        result = wait(client, job_id, format) => { result?; false }
+        result = wait(client, job_id, bar) => { result?; false }
         _ = tokio::signal::ctrl_c() => true,
     };
     if interrupted {
         eprintln!("interrupted: cancelling job {job_id}");
         let _ = client.cancel_job(pb::CancelJobRequest { job_id }).await;
-        return Ok(Outcome::Interrupted);
     }
-    print_report(client, job_id, format).await
+    Ok(!interrupted)
+}
+
+/// The report of `job_id`, with every derived figure.
+pub(crate) async fn fetch_report(client: &mut Client, job_id: u64) -> Result<JobReport, CliError> {
+    let report = client
+        .get_job(pb::GetJobRequest { job_id })
+        .await?
+        .into_inner();
+    Ok(job_report(&report))
 }
 
 /// Fetches the report of `job_id` and prints it.
@@ -35,11 +60,7 @@ pub(crate) async fn print_report(
     job_id: u64,
     format: OutputFormat,
 ) -> Result<Outcome, CliError> {
-    let report = client
-        .get_job(pb::GetJobRequest { job_id })
-        .await?
-        .into_inner();
-    let report = job_report(&report);
+    let report = fetch_report(client, job_id).await?;
     output::print_report(format, &report);
     Ok(match report.state {
         JobState::Succeeded | JobState::Pending | JobState::Running => Outcome::Success,
@@ -47,32 +68,17 @@ pub(crate) async fn print_report(
     })
 }
 
-async fn wait(client: &mut Client, job_id: u64, format: OutputFormat) -> Result<(), CliError> {
+async fn wait(client: &mut Client, job_id: u64, bar: Option<&ProgressBar>) -> Result<(), CliError> {
     let mut stream = client
         .watch_job(pb::WatchJobRequest { job_id })
         .await?
         .into_inner();
-    let bar = (format == OutputFormat::Human && std::io::stderr().is_terminal()).then(|| {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} job {msg} [{bar:30}] {pos}/{len} items  {per_sec}  ETA {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bar.set_message(job_id.to_string());
-        bar
-    });
     while let Some(progress) = stream.message().await? {
-        if let Some(bar) = &bar {
+        if let Some(bar) = bar {
             bar.set_length(progress.items_total);
             bar.set_position(progress.items_done);
         }
         if job_state_from_i32(progress.state).is_final() {
-            if let Some(bar) = &bar {
-                bar.finish_and_clear();
-            }
             return Ok(());
         }
     }

@@ -1,0 +1,220 @@
+//! The matrix of `compare`: which cells to run, grouped into series (one axis of variation
+//! each), and running them — cells with the same process count back to back on one cluster,
+//! repeats interleaved so slow drift in the machine spreads over every cell alike.
+
+use crate::exit::CliError;
+use crate::progress::RunsProgress;
+use crate::runner::Target;
+use concur_core::report::JobReport;
+use concur_core::{JobSpec, Strategy};
+use serde::Serialize;
+
+/// What varies along a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Axis {
+    /// More worker processes (or hosts), one sequential thread each: scale-out.
+    Processes,
+    /// More threads or tasks in a fixed number of processes: scale-up (or a mix).
+    Concurrency,
+}
+
+/// One configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cell {
+    pub(crate) processes: u32,
+    pub(crate) strategy: Strategy,
+    pub(crate) concurrency: u32,
+}
+
+impl Cell {
+    /// Parallel units: processes x concurrency.
+    pub(crate) fn units(&self) -> u32 {
+        self.processes * self.concurrency
+    }
+
+    /// 1 process x sequential: the base of every speedup.
+    pub(crate) fn is_baseline(&self) -> bool {
+        self.processes == 1 && self.strategy == Strategy::Sequential
+    }
+}
+
+/// A series before it ran.
+#[derive(Debug, Clone)]
+pub(crate) struct SeriesDef {
+    pub(crate) name: String,
+    pub(crate) axis: Axis,
+    pub(crate) strategy: Strategy,
+    /// Fixed process count of a concurrency series (1 for the scale-out series).
+    pub(crate) processes: u32,
+    pub(crate) cells: Vec<Cell>,
+}
+
+/// A cell and the reports of its runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Measured {
+    pub(crate) cell: Cell,
+    pub(crate) runs: Vec<JobReport>,
+}
+
+/// A series after it ran.
+#[derive(Debug, Clone)]
+pub(crate) struct SeriesRun {
+    pub(crate) def: SeriesDef,
+    pub(crate) cells: Vec<Measured>,
+}
+
+fn plural(processes: u32) -> &'static str {
+    if processes == 1 {
+        "process"
+    } else {
+        "processes"
+    }
+}
+
+/// The series of a matrix: scale-out (processes x sequential, always run: it holds the
+/// baseline), then for every other strategy and process count a series over concurrency —
+/// scale-up with 1 process, a mix with more.
+pub(crate) fn plan(
+    processes: &[u32],
+    strategies: &[Strategy],
+    concurrency: &[u32],
+) -> Vec<SeriesDef> {
+    let mut out_processes: Vec<u32> = processes.iter().copied().chain([1]).collect();
+    out_processes.sort_unstable();
+    out_processes.dedup();
+    let mut series = vec![SeriesDef {
+        name: "scale-out: processes x sequential".into(),
+        axis: Axis::Processes,
+        strategy: Strategy::Sequential,
+        processes: 1,
+        cells: out_processes
+            .iter()
+            .map(|&p| Cell {
+                processes: p,
+                strategy: Strategy::Sequential,
+                concurrency: 1,
+            })
+            .collect(),
+    }];
+    for &strategy in strategies.iter().filter(|s| **s != Strategy::Sequential) {
+        for &p in processes {
+            let kind = if p == 1 { "scale-up" } else { "mix" };
+            series.push(SeriesDef {
+                name: format!("{kind}: {p} {} x {strategy}", plural(p)),
+                axis: Axis::Concurrency,
+                strategy,
+                processes: p,
+                cells: concurrency
+                    .iter()
+                    .map(|&c| Cell {
+                        processes: p,
+                        strategy,
+                        concurrency: c,
+                    })
+                    .collect(),
+            });
+        }
+    }
+    series
+}
+
+/// Runs every cell of `series` `repeat` times. `None` when the user pressed Ctrl-C.
+///
+/// # Errors
+/// A cluster did not start or the coordinator refused a job.
+pub(crate) async fn run(
+    target: &mut Target,
+    spec: &JobSpec,
+    series: Vec<SeriesDef>,
+    repeat: u32,
+    progress: &RunsProgress,
+) -> Result<Option<Vec<SeriesRun>>, CliError> {
+    let mut runs: Vec<SeriesRun> = series
+        .into_iter()
+        .map(|def| SeriesRun {
+            cells: def
+                .cells
+                .iter()
+                .map(|&cell| Measured {
+                    cell,
+                    runs: Vec::new(),
+                })
+                .collect(),
+            def,
+        })
+        .collect();
+    let mut process_counts: Vec<u32> = runs
+        .iter()
+        .flat_map(|s| s.cells.iter().map(|m| m.cell.processes))
+        .collect();
+    process_counts.sort_unstable();
+    process_counts.dedup();
+    for processes in process_counts {
+        for round in 0..repeat {
+            for series in &mut runs {
+                for measured in series
+                    .cells
+                    .iter_mut()
+                    .filter(|m| m.cell.processes == processes)
+                {
+                    let cell = measured.cell;
+                    let label = format!(
+                        "{} x {} {} (run {}/{repeat})",
+                        cell.processes,
+                        cell.strategy,
+                        cell.concurrency,
+                        round + 1
+                    );
+                    let bar = progress.job(&label);
+                    let spec = JobSpec {
+                        strategy: cell.strategy,
+                        concurrency: cell.concurrency,
+                        label: format!("compare {label}"),
+                        ..spec.clone()
+                    };
+                    let Some(report) = target.run(&spec, processes, bar.as_ref()).await? else {
+                        progress.finish();
+                        return Ok(None);
+                    };
+                    progress.run_done(bar);
+                    measured.runs.push(report);
+                }
+            }
+        }
+    }
+    Ok(Some(runs))
+}
+
+/// Number of job runs `series` take with `repeat`.
+pub(crate) fn total_runs(series: &[SeriesDef], repeat: u32) -> u64 {
+    series.iter().map(|s| s.cells.len() as u64).sum::<u64>() * u64::from(repeat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_out_series_always_holds_the_baseline() {
+        let series = plan(&[2, 4], &[Strategy::Threads], &[1, 8]);
+        assert_eq!(series[0].axis, Axis::Processes);
+        assert!(series[0].cells[0].is_baseline());
+        assert_eq!(series[0].cells.len(), 3, "1, 2 and 4 processes");
+        assert_eq!(
+            series.len(),
+            3,
+            "scale-out plus threads at 2 and 4 processes"
+        );
+        assert_eq!(series[2].name, "mix: 4 processes x threads");
+        assert_eq!(series[2].cells[1].units(), 32);
+    }
+
+    #[test]
+    fn sequential_in_the_strategies_adds_no_series() {
+        let series = plan(&[1], &[Strategy::Sequential, Strategy::Rayon], &[1, 2]);
+        assert_eq!(series.len(), 2);
+        assert_eq!(series[1].name, "scale-up: 1 process x rayon");
+        assert_eq!(total_runs(&series, 3), 9);
+    }
+}

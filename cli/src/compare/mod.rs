@@ -1,0 +1,166 @@
+//! `concur-cli compare`: run one job over a matrix of processes, strategies and concurrency
+//! levels, fit Amdahl's law and the USL to each series, recommend a configuration, and write
+//! the table, data and charts.
+//!
+//! Layout: `matrix` plans and runs the cells, `report` turns timings into speedups, fits and
+//! the recommendation, `table` prints it, `chart` draws it, `files` writes `--out DIR`.
+
+mod chart;
+mod files;
+mod matrix;
+mod report;
+mod table;
+
+use crate::args::{FetchInput, GlobalOpts, OutputFormat, SumSquaresInput, parse_strategy};
+use crate::exit::{CliError, Outcome};
+use crate::progress::RunsProgress;
+use crate::runner::Target;
+use crate::submit;
+use clap::{Args, Subcommand};
+use concur_core::spec::Limits;
+use concur_core::{JobSpec, Strategy};
+use std::path::PathBuf;
+
+/// Options of `concur-cli compare`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  concur-cli compare sum-squares 200000000..200000020 --processes 1,2 --concurrency 1,2,4 --repeat 3 --out cmp
+  concur-cli compare fetch --urls-file urls.txt --strategies threads,async --concurrency 1,4,16,64
+  concur-cli --coordinator http://10.0.0.1:7070 compare sum-squares 1000000000..1000000040 --processes 1,2,4,8
+
+Series: 'scale-out: processes x sequential' (always run; its 1-process cell is the baseline of
+every speedup), then per strategy and process count a series over concurrency ('scale-up' with
+1 process, 'mix' with more). Parallel units = processes x concurrency. Against a coordinator,
+processes = attached workers used (one shard each); workers on other hosts are scale-out too.")]
+pub(crate) struct CompareOpts {
+    /// Worker process counts to try, e.g. 1,2,4 (scale-out).
+    #[arg(long, global = true, value_delimiter = ',', default_value = "1,2,4", value_parser = parse_positive)]
+    pub(crate) processes: Vec<u32>,
+    /// In-process strategies to try besides sequential (scale-up), e.g. threads,async,rayon.
+    #[arg(long, global = true, value_delimiter = ',', default_value = "threads,async,rayon", value_parser = parse_strategy)]
+    pub(crate) strategies: Vec<Strategy>,
+    /// Threads or tasks per process to try for each strategy, e.g. 1,2,4,8,16,64.
+    #[arg(long, global = true, value_delimiter = ',', default_value = "1,2,4,8,16,64", value_parser = parse_positive)]
+    pub(crate) concurrency: Vec<u32>,
+    /// Runs per cell: the median is used, the min-max range shown.
+    #[arg(long, global = true, default_value_t = 3, value_parser = parse_positive)]
+    pub(crate) repeat: u32,
+    /// Write report.json, report.csv, chart.svg, chart.png and report.html into this directory.
+    #[arg(long, global = true)]
+    pub(crate) out: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) workload: CompareWorkload,
+}
+
+/// The job to compare configurations of: anything `submit` takes.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CompareWorkload {
+    /// For each n, the exact sum of i*i for i in 0..n (CPU-bound).
+    SumSquares(SumSquaresInput),
+    /// GET each URL and read the whole body (I/O-bound).
+    Fetch(FetchInput),
+}
+
+/// A whole number of at least 1.
+pub(crate) fn parse_positive(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{text}' is not a whole number")),
+    }
+}
+
+fn sorted_unique(values: &[u32]) -> Vec<u32> {
+    let mut values = values.to_vec();
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
+/// Runs `compare`.
+pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Outcome, CliError> {
+    let workload = match &opts.workload {
+        CompareWorkload::SumSquares(input) => submit::sum_squares_workload(input)?,
+        CompareWorkload::Fetch(input) => submit::fetch_workload(input)?,
+    };
+    let processes = sorted_unique(&opts.processes);
+    let concurrency = sorted_unique(&opts.concurrency);
+    let mut strategies = opts.strategies.clone();
+    strategies.dedup();
+    let limits = Limits::default();
+    if let Some(&c) = concurrency.iter().find(|c| **c > limits.max_concurrency) {
+        return Err(CliError::Input(format!(
+            "--concurrency {c} is above the limit of {}",
+            limits.max_concurrency
+        )));
+    }
+    let spec = JobSpec {
+        workload,
+        strategy: Strategy::Sequential,
+        concurrency: 1,
+        shards: None,
+        max_retries: None,
+        label: String::new(),
+    };
+    spec.validate(&limits)
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    let max_processes = processes.iter().copied().max().unwrap_or(1);
+    if global.coordinator.is_none() && max_processes > 256 {
+        return Err(CliError::Input(format!(
+            "--processes {max_processes} would fork that many local workers; use at most 256, or a coordinator with attached workers"
+        )));
+    }
+    if let Some(dir) = &opts.out {
+        files::prepare(dir)?;
+    }
+    let mut target =
+        Target::new(global.coordinator.as_deref(), max_processes, global.debug).await?;
+    let series = matrix::plan(&processes, &strategies, &concurrency);
+    let total = matrix::total_runs(&series, opts.repeat);
+    if global.output == OutputFormat::Human {
+        eprintln!(
+            "compare: {} {} items on {} — {} series, {total} runs ({} per cell)",
+            spec.workload.name(),
+            spec.workload.item_count(),
+            target.describe(),
+            series.len(),
+            opts.repeat
+        );
+    }
+    let progress = RunsProgress::new(global.output, total, "compare");
+    let result = matrix::run(&mut target, &spec, series, opts.repeat, &progress).await;
+    progress.finish();
+    let describe = target.describe();
+    target.shutdown();
+    let Some(runs) = result? else {
+        return Ok(Outcome::Interrupted);
+    };
+    let report = report::build(
+        report::Context {
+            workload: spec.workload.name().into(),
+            items: spec.workload.item_count(),
+            target: describe,
+            cores: concur_worker::system::cores(),
+            repeat: opts.repeat,
+        },
+        &runs,
+    );
+    let written = match &opts.out {
+        Some(dir) => Some(files::write_all(dir, &report)?),
+        None => None,
+    };
+    match global.output {
+        OutputFormat::Json => crate::output::print_json(&report),
+        OutputFormat::Human => table::print(&report, written.as_deref()),
+    }
+    let failed = report
+        .series
+        .iter()
+        .flat_map(|s| &s.cells)
+        .any(|c| c.items_failed > 0);
+    Ok(if failed {
+        Outcome::No
+    } else {
+        Outcome::Success
+    })
+}

@@ -1,0 +1,101 @@
+//! The human view of a comparison: one table of cells per series, the fits, the
+//! recommendation.
+
+use super::report::CompareReport;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use std::path::PathBuf;
+
+fn optional(value: Option<f64>, digits: usize) -> String {
+    value.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
+}
+
+/// Prints `report`, and where its files went.
+pub(crate) fn print(report: &CompareReport, written: Option<&[PathBuf]>) {
+    println!(
+        "{} job, {} items, on {} ({} cores here), {} run(s) per cell; baseline 1 process x sequential: {:.3} s",
+        report.workload,
+        report.items,
+        report.target,
+        report.cores,
+        report.repeat,
+        report.baseline_wall_s
+    );
+    let mut cells = Table::new();
+    cells.load_style(UTF8_FULL_CONDENSED).set_header(vec![
+        "series",
+        "processes x strategy",
+        "units",
+        "wall (median)",
+        "min-max",
+        "speedup",
+        "efficiency",
+        "eff. par.",
+        "CPU util.",
+        "failed",
+    ]);
+    for series in &report.series {
+        for (i, c) in series.cells.iter().enumerate() {
+            cells.add_row(vec![
+                if i == 0 {
+                    series.name.clone()
+                } else {
+                    String::new()
+                },
+                format!("{} x {} {}", c.processes, c.strategy, c.concurrency),
+                c.units.to_string(),
+                format!("{:.3} s", c.wall_s_median),
+                format!("{:.3}-{:.3}", c.wall_s_min, c.wall_s_max),
+                format!("{:.2}x", c.speedup),
+                format!("{:.0}%", c.efficiency * 100.0),
+                format!("{:.2}", c.effective_parallelism),
+                format!("{:.0}%", c.cpu_utilisation * 100.0),
+                c.items_failed.to_string(),
+            ]);
+        }
+    }
+    println!("{cells}");
+    let mut fits = Table::new();
+    fits.load_style(UTF8_FULL_CONDENSED).set_header(vec![
+        "series",
+        "Amdahl serial fraction",
+        "USL σ (contention)",
+        "USL κ (coherency)",
+        "USL fit error",
+        "optimum",
+        "predicted wall",
+    ]);
+    for s in &report.series {
+        let axis = match s.axis {
+            super::matrix::Axis::Processes => "processes",
+            super::matrix::Axis::Concurrency => "concurrency",
+        };
+        fits.add_row(vec![
+            s.name.clone(),
+            optional(s.fit.amdahl_serial_fraction, 3),
+            optional(s.fit.usl_sigma, 3),
+            optional(s.fit.usl_kappa, 5),
+            s.fit
+                .usl_rms_error
+                .map_or_else(|| "-".into(), |e| format!("{:.1}%", e * 100.0)),
+            s.fit.optimum_concurrency.map_or_else(
+                || {
+                    if s.fit.usl_sigma.is_some() {
+                        "no peak".into()
+                    } else {
+                        "-".into()
+                    }
+                },
+                |c| format!("{axis} {c}"),
+            ),
+            s.fit
+                .optimum_wall_s
+                .map_or_else(|| "-".into(), |w| format!("{w:.3} s")),
+        ]);
+    }
+    println!("{fits}");
+    println!("{}", report.recommendation.text);
+    if let Some(paths) = written {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        println!("wrote {}", names.join(", "));
+    }
+}

@@ -1,0 +1,148 @@
+//! Running a series of jobs for `compare` and `demo`: on local clusters (one per process
+//! count, reused across the runs that need it) or on a running coordinator, where "processes"
+//! means attached workers used and hosts count as scale-out.
+
+use crate::client::{self, Client};
+use crate::exit::CliError;
+use crate::local::LocalCluster;
+use crate::{submit, watch};
+use concur_core::JobSpec;
+use concur_core::report::JobReport;
+use concur_proto::pb;
+use indicatif::ProgressBar;
+use std::collections::HashSet;
+
+/// Where the jobs run.
+#[derive(Debug)]
+pub(crate) enum Target {
+    /// Local mode: a fresh cluster per process count.
+    Local {
+        /// Whether forked workers log at debug level.
+        debug: bool,
+        /// The cluster running now, if any.
+        cluster: Option<(LocalCluster, Client)>,
+    },
+    /// A running coordinator and the workers attached to it.
+    Remote {
+        /// Its URL.
+        url: String,
+        /// A connected client.
+        client: Client,
+        /// Attached worker processes: the most "processes" a run can use.
+        workers: u32,
+        /// Distinct hosts among them.
+        hosts: u32,
+    },
+}
+
+impl Target {
+    /// Local mode unless `coordinator` is given; a coordinator must have `max_processes`
+    /// workers attached.
+    ///
+    /// # Errors
+    /// The coordinator is unreachable or has too few workers (exit 2).
+    pub(crate) async fn new(
+        coordinator: Option<&str>,
+        max_processes: u32,
+        debug: bool,
+    ) -> Result<Self, CliError> {
+        let Some(address) = coordinator else {
+            return Ok(Target::Local {
+                debug,
+                cluster: None,
+            });
+        };
+        let mut client = client::connect(address).await?;
+        let workers = client
+            .list_workers(pb::ListWorkersRequest {})
+            .await?
+            .into_inner()
+            .workers;
+        let hosts = workers
+            .iter()
+            .map(|w| &w.host)
+            .collect::<HashSet<_>>()
+            .len() as u32;
+        let count = workers.len() as u32;
+        if count < max_processes {
+            return Err(CliError::Input(format!(
+                "--processes asks for up to {max_processes} but only {count} workers are attached to {address}; start more workers (on more hosts for scale-out) or lower --processes"
+            )));
+        }
+        Ok(Target::Remote {
+            url: client::normalize(address),
+            client,
+            workers: count,
+            hosts,
+        })
+    }
+
+    /// A short description for reports: `local` or the coordinator's URL.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Target::Local { .. } => "local".into(),
+            Target::Remote {
+                url,
+                workers,
+                hosts,
+                ..
+            } => format!("{url} ({workers} workers on {hosts} hosts)"),
+        }
+    }
+
+    /// A client for runs on `processes` worker processes, starting a local cluster of that
+    /// size when needed (the previous one is torn down first, so they never compete).
+    async fn client(&mut self, processes: u32) -> Result<&mut Client, CliError> {
+        match self {
+            Target::Remote { client, .. } => Ok(client),
+            Target::Local { debug, cluster } => {
+                let reuse = cluster
+                    .as_ref()
+                    .is_some_and(|(running, _)| running.workers == processes);
+                if !reuse {
+                    if let Some((mut old, _)) = cluster.take() {
+                        old.shutdown();
+                    }
+                    let started = LocalCluster::start(processes, *debug).await?;
+                    let client = client::connect(&started.url).await?;
+                    *cluster = Some((started, client));
+                }
+                Ok(&mut cluster.as_mut().expect("cluster just started").1)
+            }
+        }
+    }
+
+    /// Runs `spec` on `processes` worker processes (one shard each) and returns its report;
+    /// `None` when the user pressed Ctrl-C (the job is cancelled).
+    ///
+    /// # Errors
+    /// The cluster could not start, or the coordinator refused the job or went away.
+    pub(crate) async fn run(
+        &mut self,
+        spec: &JobSpec,
+        processes: u32,
+        bar: Option<&ProgressBar>,
+    ) -> Result<Option<JobReport>, CliError> {
+        let spec = JobSpec {
+            // One shard per process: each process gets an equal share and "processes" is
+            // exactly the number of worker processes that run the job.
+            shards: Some(processes),
+            ..spec.clone()
+        };
+        let client = self.client(processes).await?;
+        let accepted = submit::submit(client, &spec).await?;
+        if !watch::follow(client, accepted.job_id, bar).await? {
+            return Ok(None);
+        }
+        Ok(Some(watch::fetch_report(client, accepted.job_id).await?))
+    }
+
+    /// Stops the local cluster, if one runs.
+    pub(crate) fn shutdown(&mut self) {
+        if let Target::Local { cluster, .. } = self
+            && let Some((mut running, _)) = cluster.take()
+        {
+            running.shutdown();
+        }
+    }
+}
