@@ -50,6 +50,8 @@ pub(crate) enum Command {
     Submit(SubmitOpts),
     /// Show a job's report.
     Job(JobShowOpts),
+    /// Run the reference scenarios (threads, async, processes on I/O and CPU jobs) and compare.
+    Demo(crate::demo::DemoOpts),
     /// Run a job over a matrix of processes, strategies and concurrency; fit, chart, recommend.
     Compare(crate::compare::CompareOpts),
     /// List the coordinator's jobs.

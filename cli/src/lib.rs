@@ -13,6 +13,7 @@
 mod args;
 mod client;
 mod compare;
+mod demo;
 mod exit;
 mod inspect;
 mod local;
@@ -63,6 +64,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
         Command::Submit(opts) => submit::run(&global, opts.workload).await,
         Command::Job(opts) => inspect::job(&global, opts).await,
         Command::Compare(opts) => compare::run(&global, opts).await,
+        Command::Demo(opts) => demo::run(&global, opts).await,
         Command::Jobs => inspect::jobs(&global).await,
         Command::Workers => inspect::workers(&global).await,
         Command::Cancel(opts) => inspect::cancel(&global, opts).await,

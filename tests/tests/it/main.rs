@@ -1,6 +1,8 @@
 //! Cross-process tests: one binary, a module per area.
 
 mod cluster;
+mod compare;
+mod demo;
 mod faults;
 mod local;
 mod sites;
