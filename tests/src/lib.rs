@@ -2,6 +2,9 @@
 //! `concur-cli sites serve` processes on loopback ephemeral ports, run `concur-cli`, and clean
 //! up every process (by its own PID) when the handle drops — also when a test fails.
 
+pub mod jobs;
+pub mod lab;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -40,11 +43,11 @@ pub fn bin(name: &str) -> PathBuf {
 /// A child process killed (and reaped) when dropped.
 #[derive(Debug)]
 pub struct Proc {
-    child: Child,
+    pub(crate) child: Child,
     /// What it printed on stdout first: for servers, the line with their address.
     pub first_line: String,
     /// A directory made for this process, removed with it.
-    scratch: Option<PathBuf>,
+    pub(crate) scratch: Option<PathBuf>,
 }
 
 impl Proc {
@@ -95,7 +98,7 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 }
 
 /// Spawns `command` and reads its first stdout line (servers print their address there).
-fn spawn_server(mut command: Command) -> Proc {
+pub fn spawn_server(mut command: Command) -> Proc {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -205,8 +208,18 @@ impl CliOutput {
 /// Runs `concur-cli` with `args` (no CONCUR_COORDINATOR from the environment), bounded by
 /// [`CLI_TIMEOUT`].
 pub fn cli(args: &[&str]) -> CliOutput {
-    let mut child = Command::new(bin("concur-cli"))
-        .args(args)
+    let mut command = Command::new(bin("concur-cli"));
+    command.args(args);
+    run_cli(command)
+}
+
+/// Runs a prepared `concur-cli` command to completion, bounded by [`CLI_TIMEOUT`].
+pub fn run_cli(mut command: Command) -> CliOutput {
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut child = command
         .env_remove("CONCUR_COORDINATOR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -319,6 +319,9 @@ impl Scheduler {
         let Some((job, shard_id)) =
             Self::current_lease(&mut self.jobs, &self.workers, worker, lease)
         else {
+            if let Some(job) = self.jobs.get_mut(&lease.job_id) {
+                job.stale_discarded += results.len() as u64;
+            }
             comm.cancel(worker, lease, "stale lease: results discarded");
             return Disposition::Discarded;
         };

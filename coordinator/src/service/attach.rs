@@ -68,7 +68,12 @@ impl WorkerService for CoordinatorService {
 fn handle(shared: &Arc<super::Shared>, worker: WorkerId, message: pb::FromWorkerMessage) {
     match message.msg {
         Some(Msg::Heartbeat(_)) => {
-            let _ = shared.apply(|s, _, now| s.on_heartbeat(worker, now));
+            if shared
+                .apply(|s, _, now| s.on_heartbeat(worker, now))
+                .is_err()
+            {
+                shared.close_lost_stream_soon(worker);
+            }
         }
         Some(Msg::Results(batch)) => {
             let Some(lease) = batch.lease.map(lease_key) else {

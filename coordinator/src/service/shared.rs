@@ -9,7 +9,7 @@ use concur_core::{JobId, WorkerId};
 use concur_proto::pb::{self, to_worker_message::Msg};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 use tonic::Status;
 use tracing::{info, warn};
@@ -19,6 +19,12 @@ use tracing::{info, warn};
 pub(crate) const OUTBOX_CAPACITY: usize = 4096;
 
 pub(crate) type WorkerSender = mpsc::Sender<Result<pb::ToWorkerMessage, Status>>;
+
+/// How long the stream of a worker declared lost stays open for it to learn so.
+const LOST_STREAM_TTL: Duration = Duration::from_secs(60);
+/// Once a lost worker speaks again, its stream stays open this much longer, so that late
+/// results queued behind its first heartbeat still arrive (and are refused) before it closes.
+const LOST_STREAM_GRACE: Duration = Duration::from_secs(1);
 
 /// The coordinator's state.
 #[derive(Debug)]
@@ -31,6 +37,10 @@ pub struct Shared {
 pub(crate) struct State {
     pub(crate) scheduler: Scheduler,
     workers: HashMap<WorkerId, WorkerSender>,
+    /// Streams of workers declared lost by silence (and when to close them). Kept open a while: if such a
+    /// worker was only cut off or stopped, its late messages arrive here, are refused, and it is
+    /// told to drop its leases before the stream is closed and it re-attaches.
+    lost: HashMap<WorkerId, (WorkerSender, Instant)>,
     watchers: HashMap<JobId, watch::Sender<JobProgress>>,
     /// Durable state; `None` keeps everything in memory (local mode).
     store: Option<Store>,
@@ -104,6 +114,7 @@ impl Shared {
             state: Mutex::new(State {
                 scheduler,
                 workers: HashMap::new(),
+                lost: HashMap::new(),
                 watchers: HashMap::new(),
                 store,
             }),
@@ -159,7 +170,24 @@ impl Shared {
     /// The worker's stream ended: re-queue its shards.
     pub(crate) fn detach_worker(&self, worker: WorkerId) {
         self.apply(|scheduler, outbox, now| scheduler.on_worker_lost(worker, now, outbox));
-        self.lock().workers.remove(&worker);
+        let mut state = self.lock();
+        state.workers.remove(&worker);
+        state.lost.remove(&worker);
+    }
+
+    /// A worker declared lost spoke again: close its old stream shortly, so it re-attaches
+    /// afresh once its late messages have been refused.
+    pub(crate) fn close_lost_stream_soon(&self, worker: WorkerId) {
+        if let Some((_, close_at)) = self.lock().lost.get_mut(&worker) {
+            let soon = Instant::now() + LOST_STREAM_GRACE;
+            if soon < *close_at {
+                info!(
+                    worker_id = worker,
+                    "lost worker is back: closing its old stream"
+                );
+                *close_at = soon;
+            }
+        }
     }
 
     /// A receiver of a job's progress, or `None` for an unknown job.
@@ -175,25 +203,29 @@ impl Shared {
         )
     }
 
-    /// Declares silent workers lost and closes their streams.
+    /// Declares silent workers lost (keeping their streams open a while) and closes the
+    /// streams of workers lost long ago.
     pub(crate) fn tick(&self) {
         let lost = self.apply(|scheduler, outbox, now| scheduler.on_tick(now, outbox));
-        if !lost.is_empty() {
-            let mut state = self.lock();
-            for worker in lost {
-                warn!(
-                    worker_id = worker,
-                    "worker silent past the heartbeat timeout: lost"
-                );
-                state.workers.remove(&worker);
+        let mut state = self.lock();
+        let now = Instant::now();
+        for worker in lost {
+            warn!(
+                worker_id = worker,
+                "worker silent past the heartbeat timeout: lost"
+            );
+            if let Some(sender) = state.workers.remove(&worker) {
+                state.lost.insert(worker, (sender, now + LOST_STREAM_TTL));
             }
         }
+        state.lost.retain(|_, (_, close_at)| *close_at > now);
     }
 
     /// Ends every worker stream and watch, so graceful shutdown can complete.
     pub fn shutdown(&self) {
         let mut state = self.lock();
         state.workers.clear();
+        state.lost.clear();
         state.watchers.clear();
     }
 }
@@ -213,13 +245,24 @@ impl State {
             }
             outbox.persist.clear();
             let mut stuck = Vec::new();
+            let mut told = Vec::new();
             for (worker, msg) in outbox.messages.drain(..) {
-                let Some(sender) = self.workers.get(&worker) else {
-                    continue;
-                };
                 let message = pb::ToWorkerMessage { msg: Some(msg) };
-                if sender.try_send(Ok(message)).is_err() {
-                    stuck.push(worker);
+                if let Some(sender) = self.workers.get(&worker) {
+                    if sender.try_send(Ok(message)).is_err() {
+                        stuck.push(worker);
+                    }
+                } else if let Some((sender, _)) = self.lost.get(&worker) {
+                    // A lost worker's late message was refused: tell it, then close its stream
+                    // soon (not at once: more late messages may be on their way).
+                    let _ = sender.try_send(Ok(message));
+                    told.push(worker);
+                }
+            }
+            for worker in told {
+                if let Some((_, close_at)) = self.lost.get_mut(&worker) {
+                    info!(worker_id = worker, "told a lost worker to drop its leases");
+                    *close_at = (*close_at).min(now + LOST_STREAM_GRACE);
                 }
             }
             for job_id in outbox.changed.drain(..) {
