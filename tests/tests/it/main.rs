@@ -4,6 +4,7 @@ mod cluster;
 mod compare;
 mod demo;
 mod faults;
+mod lab;
 mod local;
 mod sites;
 mod validation;
