@@ -18,18 +18,22 @@ pub const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 /// Path of a workspace binary, building the binaries once if they are missing.
 pub fn bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
-    let dir = std::env::current_exe()
-        .expect("test executable path")
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target profile directory")
-        .to_path_buf();
+    // Tests run from target/PROFILE/deps, helper binaries from target/PROFILE.
+    let exe = std::env::current_exe().expect("executable path");
+    let mut dir = exe.parent().expect("executable directory").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
     let path = dir.join(name);
     if !path.exists() {
         BUILT.get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut args = vec!["build", "--bins"];
+            if dir.ends_with("release") {
+                args.push("--release");
+            }
             let status = Command::new(cargo)
-                .args(["build", "--bins"])
+                .args(&args)
                 .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
                 .status()
                 .expect("run cargo build");

@@ -511,6 +511,12 @@ impl Scheduler {
                 units: shard_units(&job.spec.workload, &job.plans[shard_id as usize]),
             };
             let record = self.workers.get_mut(&worker).expect("free worker is known");
+            // The row shows where the shard runs now; it is completed when the shard finishes.
+            let row = &mut job.shards[shard_id as usize].row;
+            row.worker_id = worker;
+            row.host.clone_from(&record.info.host);
+            row.pid = record.info.pid;
+            row.attempt = lease.attempt;
             record.running.insert((job_id, shard_id));
             self.free.remove(&(load, worker));
             if record.has_free_slot() {

@@ -14,6 +14,7 @@ use futures::StreamExt;
 use rayon::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use tokio_util::sync::CancellationToken;
 
 type Emit<'a> = &'a (dyn Fn(u32, Outcome) + Sync);
 
@@ -126,6 +127,15 @@ fn rayon_pool(work: &ShardWork, n: u32, cancel: &AtomicBool, emit: Emit<'_>) -> 
     Ok(())
 }
 
+/// Cancels `token` once `cancel` is set. The flag is shared with blocking threads, so one task
+/// polls it for the whole event loop instead of every request doing so.
+async fn watch_cancel(cancel: &AtomicBool, token: &CancellationToken) {
+    while !cancel.load(Ordering::Relaxed) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    token.cancel();
+}
+
 /// One single-threaded tokio runtime with at most N units in flight.
 fn event_loop(
     work: &ShardWork,
@@ -153,7 +163,9 @@ fn event_loop(
             }
             _ => None,
         };
-        futures::stream::iter(0..work.len())
+        let token = CancellationToken::new();
+        let token = &token;
+        let units = futures::stream::iter(0..work.len())
             .for_each_concurrent(n as usize, |i| {
                 let client = client.as_ref();
                 let blocking = blocking.as_ref();
@@ -169,7 +181,13 @@ fn event_loop(
                                 ..
                             },
                             Some(client),
-                        ) => fetch_async(client, &urls[i], *max_body_bytes).await,
+                        ) => {
+                            // A cancelled shard abandons its in-flight requests too.
+                            tokio::select! {
+                                outcome = fetch_async(client, &urls[i], *max_body_bytes) => outcome,
+                                () = token.cancelled() => Outcome::failed("cancelled", 0.0),
+                            }
+                        }
                         (ShardWork::SumSquares(ranges), _) if strategy == Strategy::Async => {
                             // The right way: CPU work leaves the event loop.
                             let (lo, hi) = ranges[i];
@@ -194,8 +212,11 @@ fn event_loop(
                     };
                     emit(i as u32, outcome);
                 }
-            })
-            .await;
+            });
+        tokio::select! {
+            () = units => {}
+            () = watch_cancel(cancel, token) => {}
+        }
         Ok::<(), String>(())
     });
     drop(runtime);
