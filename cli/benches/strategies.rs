@@ -218,6 +218,15 @@ fn overhead() {
     );
 }
 
+/// The 1-minute load average: other work on the machine (a build) skews CPU timings, so each
+/// section prints it before and after to show whether the machine was quiet.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(String::from))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; any other word picks the parts to run.
     let parts: Vec<String> = std::env::args()
@@ -229,13 +238,12 @@ fn main() {
         "concur strategy benchmarks on {} cores",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    if wanted("cpu") {
-        cpu();
-    }
-    if wanted("io") {
-        io();
-    }
-    if wanted("overhead") {
-        overhead();
+    let sections: [(&str, fn()); 3] = [("cpu", cpu), ("io", io), ("overhead", overhead)];
+    for (name, section) in sections {
+        if wanted(name) {
+            let before = load();
+            section();
+            println!("\n(load average {before} before, {} after)", load());
+        }
     }
 }

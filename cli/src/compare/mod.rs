@@ -117,7 +117,8 @@ pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Outcom
         Target::new(global.coordinator.as_deref(), max_processes, global.debug).await?;
     let series = matrix::plan(&processes, &strategies, &concurrency);
     let total = matrix::total_runs(&series, opts.repeat);
-    if global.output == OutputFormat::Human {
+    // A person watching gets the plan; pipes and scripts get only the result.
+    if crate::progress::enabled(global.output) {
         eprintln!(
             "compare: {} {} items on {} — {} series, {total} runs ({} per cell)",
             spec.workload.name(),
