@@ -37,7 +37,9 @@ need_root() {
 
 net_up() {
     local n=$1
-    [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 2 ] && [ "$n" -le 200 ] || die "N must be 2..200, got '$n'"
+    if ! [[ "$n" =~ ^[0-9]+$ ]] || [ "$n" -lt 2 ] || [ "$n" -gt 200 ]; then
+        die "N must be 2..200, got '$n'"
+    fi
     need_root
     ip netns list | grep -q "^$SWITCH\b" && die "lab '$NAME' exists already; run: LAB_NAME=$NAME $0 down"
     mkdir -p "$RUN_DIR"
@@ -73,7 +75,8 @@ up() {
     local n=$1
     [ -x "$BIN_DIR/concur-coordinator" ] || die "no $BIN_DIR/concur-coordinator: run cargo build --release first (or set CONCUR_BIN_DIR)"
     net_up "$n"
-    local url="http://$(host_addr 0):$PORT"
+    local url
+    url="http://$(host_addr 0):$PORT"
     start 0 "$BIN_DIR/concur-coordinator" --listen "$(host_addr 0):$PORT" --state-dir "$RUN_DIR/state"
     for i in $(seq 1 $(( n - 1 ))); do
         start "$i" "$BIN_DIR/concur-worker" --coordinator "$url" --host-name "$(host_ns "$i")"
@@ -101,7 +104,7 @@ case "${1:-}" in
     exec) i=${2:?usage: lab.sh exec I CMD}; shift 2; exec ip netns exec "$(host_ns "$i")" "$@" ;;
     status)
         ip netns list | grep -E "^$NAME-" || echo "no lab '$NAME'"
-        [ -f "$RUN_DIR/pids" ] && ps -o pid,args -p "$(paste -sd, "$RUN_DIR/pids")" || true ;;
+        if [ -f "$RUN_DIR/pids" ]; then ps -o pid,args -p "$(paste -sd, "$RUN_DIR/pids")" || true; fi ;;
     down) down ;;
     *) sed -n '2,19p' "$0"; exit 2 ;;
 esac
