@@ -30,6 +30,13 @@ pub(crate) struct GlobalOpts {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub(crate) output: OutputFormat,
+    /// Client token the coordinator expects (prefer the environment variable: arguments are
+    /// visible to other users).
+    #[arg(long, global = true, env = "CONCUR_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// CA (PEM) to trust for the coordinator's TLS certificate (use an https:// URL).
+    #[arg(long, global = true, env = "CONCUR_TLS_CA")]
+    pub(crate) tls_ca: Option<std::path::PathBuf>,
     /// Log at debug level (RUST_LOG overrides).
     #[arg(long, global = true)]
     pub(crate) debug: bool,

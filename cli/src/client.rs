@@ -2,11 +2,45 @@
 
 use crate::exit::CliError;
 use concur_proto::pb::job_service_client::JobServiceClient;
+use concur_worker::connect::BearerToken;
+use std::sync::OnceLock;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// A connected job client.
-pub(crate) type Client = JobServiceClient<Channel>;
+pub(crate) type Client = JobServiceClient<InterceptedService<Channel, BearerToken>>;
+
+/// How this process authenticates to coordinators: set once from the global options.
+#[derive(Debug, Default)]
+struct Credentials {
+    token: Option<BearerToken>,
+    tls_ca: Option<Vec<u8>>,
+}
+
+static CREDENTIALS: OnceLock<Credentials> = OnceLock::new();
+
+/// Records the client token and TLS CA every later connection uses.
+///
+/// # Errors
+/// The token is empty or unprintable, or the CA file is unreadable.
+pub(crate) fn configure(
+    token: Option<String>,
+    tls_ca: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    let token = concur_worker::settings::load_token(token, None, "--token / CONCUR_TOKEN")
+        .and_then(|t| t.map(|t| BearerToken::new(Some(&t))).transpose())
+        .map_err(|e| CliError::Input(format!("{e:#}")))?;
+    let tls_ca = tls_ca
+        .map(|path| {
+            std::fs::read(path).map_err(|e| {
+                CliError::Input(format!("cannot read TLS CA file {}: {e}", path.display()))
+            })
+        })
+        .transpose()?;
+    let _ = CREDENTIALS.set(Credentials { token, tls_ca });
+    Ok(())
+}
 
 /// Reports can hold millions of items.
 const MAX_REPORT_BYTES: usize = 1024 * 1024 * 1024;
@@ -26,16 +60,31 @@ pub(crate) fn normalize(address: &str) -> String {
 /// A malformed address, or nothing answering there ([`CliError::Input`], exit 2).
 pub(crate) async fn connect(address: &str) -> Result<Client, CliError> {
     let url = normalize(address);
-    let endpoint = Endpoint::from_shared(url.clone())
+    let credentials = CREDENTIALS.get_or_init(Credentials::default);
+    let mut endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| CliError::Input(format!("invalid coordinator address '{address}': {e}")))?
         .connect_timeout(Duration::from_secs(5));
+    if url.starts_with("https://") || credentials.tls_ca.is_some() {
+        let mut tls = ClientTlsConfig::new();
+        if let Some(ca) = &credentials.tls_ca {
+            tls = tls.ca_certificate(Certificate::from_pem(ca));
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| CliError::Input(format!("invalid TLS settings: {e}")))?;
+    }
     let channel = endpoint.connect().await.map_err(|e| {
         CliError::Input(format!(
             "cannot reach the coordinator at {url}: {} (is concur-coordinator running there? set --coordinator or CONCUR_COORDINATOR, or leave both unset for local mode)",
             source_chain(&e)
         ))
     })?;
-    Ok(JobServiceClient::new(channel).max_decoding_message_size(MAX_REPORT_BYTES))
+    let token = credentials
+        .token
+        .clone()
+        .unwrap_or_else(|| BearerToken::new(None).expect("no token is always valid"));
+    Ok(JobServiceClient::with_interceptor(channel, token)
+        .max_decoding_message_size(MAX_REPORT_BYTES))
 }
 
 /// The error with its causes.

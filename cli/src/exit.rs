@@ -21,6 +21,10 @@ impl From<tonic::Status> for CliError {
             tonic::Code::InvalidArgument => format!("rejected by the coordinator: {message}"),
             tonic::Code::NotFound => message.to_string(),
             tonic::Code::Unavailable => format!("coordinator unavailable: {message}"),
+            tonic::Code::Unauthenticated => format!(
+                "the coordinator refused this client: {message}. Set --token or CONCUR_TOKEN to the coordinator's client token"
+            ),
+            tonic::Code::ResourceExhausted => format!("the coordinator is at a limit: {message}"),
             code => format!("coordinator error ({code:?}): {message}"),
         })
     }

@@ -60,6 +60,7 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
     let global = cli.global;
+    client::configure(global.token.clone(), global.tls_ca.as_deref())?;
     match cli.command {
         Command::Submit(opts) => submit::run(&global, opts.workload).await,
         Command::Job(opts) => inspect::job(&global, opts).await,
@@ -84,7 +85,8 @@ async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
             Ok(Outcome::Success)
         }
         Command::Worker(opts) => {
-            concur_worker::run(opts, async {
+            let settings = opts.resolve()?;
+            concur_worker::run(settings, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;

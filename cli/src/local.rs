@@ -130,7 +130,10 @@ fn spawn_worker(exe: &std::path::Path, url: &str, debug: bool) -> std::io::Resul
             "10",
         ])
         .env("RUST_LOG", if debug { "debug" } else { "warn" })
+        // The local coordinator needs no credentials; none from the user's environment leak in.
         .env_remove("CONCUR_COORDINATOR")
+        .env_remove("CONCUR_WORKER_TOKEN")
+        .env_remove("CONCUR_WORKER_CONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     let parent = std::process::id();

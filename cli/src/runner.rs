@@ -1,6 +1,7 @@
 //! Running a series of jobs for `compare` and `demo`: on local clusters (one per process
-//! count, reused across the runs that need it) or on a running coordinator, where "processes"
-//! means attached workers used and hosts count as scale-out.
+//! count, kept for every run that needs it) or on a running coordinator, where "processes"
+//! means attached workers used and hosts count as scale-out. Only one job runs at a time, so
+//! the idle clusters' workers do not compete with it.
 
 use crate::client::{self, Client};
 use crate::exit::CliError;
@@ -15,19 +16,20 @@ use std::collections::HashSet;
 /// Where the jobs run.
 #[derive(Debug)]
 pub(crate) enum Target {
-    /// Local mode: a fresh cluster per process count.
+    /// Local mode: a cluster per process count, started on first use and kept (idle workers
+    /// cost nothing) so runs of different counts can interleave.
     Local {
         /// Whether forked workers log at debug level.
         debug: bool,
-        /// The cluster running now, if any.
-        cluster: Option<(LocalCluster, Client)>,
+        /// The clusters started so far.
+        clusters: Vec<(LocalCluster, Client)>,
     },
     /// A running coordinator and the workers attached to it.
     Remote {
         /// Its URL.
         url: String,
-        /// A connected client.
-        client: Client,
+        /// A connected client (boxed: it dwarfs the local variant).
+        client: Box<Client>,
         /// Attached worker processes: the most "processes" a run can use.
         workers: u32,
         /// Distinct hosts among them.
@@ -49,7 +51,7 @@ impl Target {
         let Some(address) = coordinator else {
             return Ok(Target::Local {
                 debug,
-                cluster: None,
+                clusters: Vec::new(),
             });
         };
         let mut client = client::connect(address).await?;
@@ -71,7 +73,7 @@ impl Target {
         }
         Ok(Target::Remote {
             url: client::normalize(address),
-            client,
+            client: Box::new(client),
             workers: count,
             hosts,
         })
@@ -91,23 +93,21 @@ impl Target {
     }
 
     /// A client for runs on `processes` worker processes, starting a local cluster of that
-    /// size when needed (the previous one is torn down first, so they never compete).
+    /// size on first use.
     async fn client(&mut self, processes: u32) -> Result<&mut Client, CliError> {
         match self {
             Target::Remote { client, .. } => Ok(client),
-            Target::Local { debug, cluster } => {
-                let reuse = cluster
-                    .as_ref()
-                    .is_some_and(|(running, _)| running.workers == processes);
-                if !reuse {
-                    if let Some((mut old, _)) = cluster.take() {
-                        old.shutdown();
+            Target::Local { debug, clusters } => {
+                let index = match clusters.iter().position(|(c, _)| c.workers == processes) {
+                    Some(index) => index,
+                    None => {
+                        let started = LocalCluster::start(processes, *debug).await?;
+                        let client = client::connect(&started.url).await?;
+                        clusters.push((started, client));
+                        clusters.len() - 1
                     }
-                    let started = LocalCluster::start(processes, *debug).await?;
-                    let client = client::connect(&started.url).await?;
-                    *cluster = Some((started, client));
-                }
-                Ok(&mut cluster.as_mut().expect("cluster just started").1)
+                };
+                Ok(&mut clusters[index].1)
             }
         }
     }
@@ -137,12 +137,13 @@ impl Target {
         Ok(Some(watch::fetch_report(client, accepted.job_id).await?))
     }
 
-    /// Stops the local cluster, if one runs.
+    /// Stops the local clusters, if any run.
     pub(crate) fn shutdown(&mut self) {
-        if let Target::Local { cluster, .. } = self
-            && let Some((mut running, _)) = cluster.take()
-        {
-            running.shutdown();
+        if let Target::Local { clusters, .. } = self {
+            for (cluster, _) in clusters.iter_mut() {
+                cluster.shutdown();
+            }
+            clusters.clear();
         }
     }
 }

@@ -4,12 +4,16 @@
 //! Layout:
 //! - [`scheduler`]: the pure state machine (jobs, shards, leases, workers), tested without sockets.
 //! - [`service`]: the gRPC adapter: shared state, client RPCs, the worker `Attach` stream.
+//! - [`auth`]: client and worker tokens, checked in constant time on every RPC.
+//! - [`settings`]: command line, environment and TOML config file.
 //! - [`store`]: durable state in SQLite, so a restarted coordinator resumes its jobs.
 //! - [`server`]: `run(listener, config, shutdown)`, used by the binary, local mode and tests.
 
+pub mod auth;
 pub mod scheduler;
 pub mod server;
 pub mod service;
+pub mod settings;
 pub mod store;
 
 pub use server::{CoordinatorConfig, run};

@@ -2,68 +2,41 @@
 
 use anyhow::Context;
 use clap::Parser;
-use concur_coordinator::{CoordinatorConfig, scheduler::SchedulerConfig};
-use std::time::Duration;
+use concur_coordinator::settings::CoordinatorOpts;
 use tokio::net::TcpListener;
-
-/// The concur coordinator: splits jobs into shards and leases them to attached workers.
-#[derive(Debug, Parser)]
-#[command(
-    version,
-    after_help = "Examples:\n  concur-coordinator --listen 127.0.0.1:7070\n  concur-coordinator --listen 0.0.0.0:7070 --heartbeat-timeout 3s"
-)]
-struct CoordinatorOpts {
-    /// Address to listen on (port 0 picks a free port; the bound address is printed).
-    #[arg(long, default_value = "127.0.0.1:7070", env = "CONCUR_LISTEN")]
-    listen: String,
-    /// A worker silent for this long is declared lost and its shards re-queued.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-    heartbeat_timeout: Duration,
-    /// How often workers send heartbeats.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-    heartbeat_interval: Duration,
-    /// Directory of the durable state (SQLite); jobs survive a restart [default: $XDG_STATE_HOME/concur or ~/.local/state/concur].
-    #[arg(long, env = "CONCUR_STATE_DIR", conflicts_with = "in_memory")]
-    state_dir: Option<std::path::PathBuf>,
-    /// Keep state in memory only: jobs are lost when the coordinator stops.
-    #[arg(long)]
-    in_memory: bool,
-    /// Log at debug level (RUST_LOG overrides).
-    #[arg(long)]
-    debug: bool,
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let opts = CoordinatorOpts::parse();
     init_tracing(opts.debug);
-    if opts.heartbeat_interval >= opts.heartbeat_timeout {
+    let settings = opts.resolve()?;
+    let config = &settings.config;
+    let addresses: Vec<_> = tokio::net::lookup_host(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}: not an address", settings.listen))?
+        .collect();
+    let loopback_only = !addresses.is_empty() && addresses.iter().all(|a| a.ip().is_loopback());
+    let authenticated = config.client_token.is_some() && config.worker_token.is_some();
+    if !loopback_only && !authenticated && !settings.insecure {
         anyhow::bail!(
-            "--heartbeat-interval ({:?}) must be shorter than --heartbeat-timeout ({:?})",
-            opts.heartbeat_interval,
-            opts.heartbeat_timeout
+            "refusing to listen on {} without tokens: set --token-file and --worker-token-file (or CONCUR_TOKEN and CONCUR_WORKER_TOKEN), or pass --insecure on a network you trust",
+            settings.listen
         );
     }
-    let listener = TcpListener::bind(&opts.listen)
+    let listener = TcpListener::bind(&settings.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     // Printed on stdout so scripts (and tests) can learn an ephemeral port.
     println!(
-        "concur-coordinator listening on http://{}",
+        "concur-coordinator listening on {scheme}://{}",
         listener.local_addr()?
     );
-    let config = CoordinatorConfig {
-        scheduler: SchedulerConfig {
-            heartbeat_timeout: opts.heartbeat_timeout,
-            ..SchedulerConfig::default()
-        },
-        heartbeat_interval: opts.heartbeat_interval,
-        state_dir: (!opts.in_memory).then(|| {
-            opts.state_dir
-                .unwrap_or_else(concur_coordinator::store::default_state_dir)
-        }),
-    };
-    concur_coordinator::run(listener, config, shutdown_signal()).await
+    concur_coordinator::run(listener, settings.config, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

@@ -5,6 +5,7 @@
 //! - [`workload`]: the two workloads (`fetch`, `sum-squares`) and their input parsing.
 //! - [`spec`]: a validated job specification.
 //! - [`kernel`]: the sum-of-squares CPU kernel and its closed form.
+//! - [`policy`]: which hosts fetch jobs may target.
 //! - [`plan`]: splitting a job's items into shards (and a huge n into sub-ranges).
 //! - [`outcome`]: results of units and items.
 //! - [`report`]: the job report and its parallelism arithmetic.
@@ -16,6 +17,7 @@ pub mod fit;
 pub mod kernel;
 pub mod outcome;
 pub mod plan;
+pub mod policy;
 pub mod report;
 pub mod spec;
 pub mod strategy;

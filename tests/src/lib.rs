@@ -2,6 +2,7 @@
 //! `concur-cli sites serve` processes on loopback ephemeral ports, run `concur-cli`, and clean
 //! up every process (by its own PID) when the handle drops — also when a test fails.
 
+pub mod deploy;
 pub mod jobs;
 pub mod lab;
 
@@ -131,7 +132,7 @@ pub fn spawn_server(mut command: Command) -> Proc {
 /// The `http://host:port` in a server's first line.
 fn address_in(line: &str) -> String {
     line.split_whitespace()
-        .find(|word| word.starts_with("http://"))
+        .find(|word| word.starts_with("http://") || word.starts_with("https://"))
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string()
 }

@@ -10,12 +10,13 @@
 //! every running shard is finished *and acknowledged* as committed, then detaches. Past
 //! `--drain-timeout` it cancels what is left and detaches, which hands those shards back.
 
+use crate::connect::{self, BearerToken};
 use crate::executor::{ShardWork, run_shard};
+use crate::settings::WorkerSettings;
 use crate::system;
 use anyhow::Context;
 use concur_core::Outcome;
 use concur_proto::convert::{strategy_from_i32, unit_result};
-use concur_proto::pb::worker_service_client::WorkerServiceClient;
 use concur_proto::pb::{self, from_worker_message::Msg as Out, to_worker_message::Msg as In};
 use rand::Rng;
 use std::collections::HashMap;
@@ -39,26 +40,6 @@ const OUTBOUND_CAPACITY: usize = 256;
 const BACKOFF_START: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
-/// How a worker is started; shared by `concur-worker` and local mode's hidden subcommand.
-#[derive(Debug, Clone, clap::Args)]
-pub struct WorkerOpts {
-    /// Coordinator to attach to, e.g. http://10.0.0.1:7070 (http:// is assumed if left out).
-    #[arg(long, env = "CONCUR_COORDINATOR")]
-    pub coordinator: String,
-    /// Shards this worker runs at once.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub slots: u32,
-    /// Host name reported to the coordinator (default: this machine's).
-    #[arg(long)]
-    pub host_name: Option<String>,
-    /// Give up after this many failed attach attempts in a row (0 = retry forever).
-    #[arg(long, default_value_t = 0)]
-    pub max_attach_failures: u32,
-    /// On SIGTERM, how long to let running shards finish before handing them back.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub drain_timeout: Duration,
-}
-
 /// How a session ended.
 #[derive(Debug, PartialEq, Eq)]
 enum SessionEnd {
@@ -71,23 +52,16 @@ enum SessionEnd {
 /// Attaches and serves shards until `shutdown` completes.
 ///
 /// # Errors
-/// The coordinator address is invalid, or `--max-attach-failures` was reached.
+/// The coordinator address or TLS settings are invalid, the coordinator refuses the worker's
+/// credentials, or `--max-attach-failures` was reached.
 pub async fn run(
-    opts: WorkerOpts,
+    opts: WorkerSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     system::raise_fd_limit();
-    let url = if opts.coordinator.contains("://") {
-        opts.coordinator.clone()
-    } else {
-        format!("http://{}", opts.coordinator)
-    };
-    let endpoint = Endpoint::from_shared(url.clone())
-        .with_context(|| format!("invalid coordinator address '{}'", opts.coordinator))?
-        .connect_timeout(Duration::from_secs(5))
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(20))
-        .keep_alive_while_idle(true);
+    let url = opts.coordinator.clone();
+    let endpoint = connect::endpoint(&opts)?;
+    let token = BearerToken::new(opts.token.as_ref())?;
     let (drain_sender, mut drain) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -101,7 +75,10 @@ pub async fn run(
             return Ok(());
         }
         let session = Session::new(&opts);
-        match session.run(&endpoint, &mut drain, opts.drain_timeout).await {
+        match session
+            .run(&endpoint, &token, &mut drain, opts.drain_timeout)
+            .await
+        {
             Ok(SessionEnd::Drained) => {
                 info!("drained; detached from the coordinator");
                 return Ok(());
@@ -110,6 +87,12 @@ pub async fn run(
                 info!("stream to coordinator closed; re-attaching");
                 failures = 0;
                 backoff = BACKOFF_START;
+            }
+            Err(e) if refused_credentials(&e) => {
+                // Retrying cannot help: the operator must fix the token or certificate.
+                return Err(e.context(format!(
+                    "the coordinator at {url} refused this worker: set --token-file / CONCUR_WORKER_TOKEN to its worker token (and --tls-cert/--tls-key if it requires client certificates)"
+                )));
             }
             Err(e) => {
                 failures += 1;
@@ -128,6 +111,18 @@ pub async fn run(
     }
 }
 
+/// Whether an attach error is the coordinator refusing our credentials.
+fn refused_credentials(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<tonic::Status>().is_some_and(|status| {
+            matches!(
+                status.code(),
+                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+            )
+        })
+    })
+}
+
 /// One attach stream's life.
 struct Session {
     register: pb::Register,
@@ -136,7 +131,7 @@ struct Session {
 }
 
 impl Session {
-    fn new(opts: &WorkerOpts) -> Self {
+    fn new(opts: &WorkerSettings) -> Self {
         Self {
             register: pb::Register {
                 host: opts.host_name.clone().unwrap_or_else(system::hostname),
@@ -154,15 +149,14 @@ impl Session {
     async fn run(
         mut self,
         endpoint: &Endpoint,
+        token: &BearerToken,
         drain: &mut watch::Receiver<bool>,
         drain_timeout: Duration,
     ) -> anyhow::Result<SessionEnd> {
-        let channel = tokio::select! {
-            channel = endpoint.connect() => channel.context("connecting")?,
+        let mut client = tokio::select! {
+            client = connect::connect(endpoint, token) => client?,
             _ = drain.changed() => return Ok(SessionEnd::Drained),
         };
-        let mut client = WorkerServiceClient::new(channel)
-            .max_decoding_message_size(concur_proto_limits::MAX_MESSAGE);
         let (outbound, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
         outbound
             .send(message(Out::Register(self.register.clone())))
@@ -376,9 +370,4 @@ async fn send_batch(
 
 fn message(msg: Out) -> pb::FromWorkerMessage {
     pb::FromWorkerMessage { msg: Some(msg) }
-}
-
-mod concur_proto_limits {
-    /// Assignments can carry many URLs; allow large messages from the coordinator.
-    pub(super) const MAX_MESSAGE: usize = 256 * 1024 * 1024;
 }

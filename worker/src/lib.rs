@@ -3,11 +3,16 @@
 //!
 //! Layout:
 //! - [`executor`]: strategy x workload, independent of gRPC.
+//! - [`settings`]: command line, environment and TOML config file.
+//! - [`connect`]: the channel to the coordinator, with TLS and the worker token.
 //! - [`daemon`]: the attach loop: register, heartbeat, run shards, reconnect with backoff.
 //! - [`system`]: host facts (name, cores) and process limits.
 
+pub mod connect;
 pub mod daemon;
 pub mod executor;
+pub mod settings;
 pub mod system;
 
-pub use daemon::{WorkerOpts, run};
+pub use daemon::run;
+pub use settings::{WorkerOpts, WorkerSettings};

@@ -1,13 +1,15 @@
-//! `concur-worker`: attaches to a coordinator and runs shards until SIGINT or SIGTERM.
+//! `concur-worker`: attaches to a coordinator and runs shards until SIGINT or SIGTERM (which
+//! drains it: running shards finish first).
 
 use clap::Parser;
 use concur_worker::WorkerOpts;
+use std::process::ExitCode;
 
 /// A concur worker daemon: attaches to a coordinator and runs the shards it is given.
 #[derive(Debug, Parser)]
 #[command(
     version,
-    after_help = "Examples:\n  concur-worker --coordinator http://127.0.0.1:7070\n  concur-worker --coordinator 10.0.0.1:7070 --slots 2"
+    after_help = "Examples:\n  concur-worker --coordinator http://127.0.0.1:7070\n  concur-worker --coordinator 10.0.0.1:7070 --slots 2 --token-file /etc/concur/worker-token\n  concur-worker --coordinator https://coord.example:7070 --tls-ca ca.pem --tls-cert worker.pem --tls-key worker.key\n  concur-worker --config /etc/concur/worker.toml\n\nSIGTERM drains: no new shards, running ones finish (up to --drain-timeout), then it exits."
 )]
 struct Cli {
     #[command(flatten)]
@@ -18,7 +20,7 @@ struct Cli {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     let default = if cli.debug { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -27,7 +29,20 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    concur_worker::run(cli.worker, shutdown_signal()).await
+    let settings = match cli.worker.resolve() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match concur_worker::run(settings, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn shutdown_signal() {

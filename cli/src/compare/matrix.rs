@@ -1,6 +1,6 @@
 //! The matrix of `compare`: which cells to run, grouped into series (one axis of variation
-//! each), and running them — cells with the same process count back to back on one cluster,
-//! repeats interleaved so slow drift in the machine spreads over every cell alike.
+//! each), and running them — round after round over every cell, so a slow spell of the
+//! machine (another program, a build) spreads over all cells alike instead of skewing one.
 
 use crate::exit::CliError;
 use crate::progress::RunsProgress;
@@ -144,42 +144,30 @@ pub(crate) async fn run(
             def,
         })
         .collect();
-    let mut process_counts: Vec<u32> = runs
-        .iter()
-        .flat_map(|s| s.cells.iter().map(|m| m.cell.processes))
-        .collect();
-    process_counts.sort_unstable();
-    process_counts.dedup();
-    for processes in process_counts {
-        for round in 0..repeat {
-            for series in &mut runs {
-                for measured in series
-                    .cells
-                    .iter_mut()
-                    .filter(|m| m.cell.processes == processes)
-                {
-                    let cell = measured.cell;
-                    let label = format!(
-                        "{} x {} {} (run {}/{repeat})",
-                        cell.processes,
-                        cell.strategy,
-                        cell.concurrency,
-                        round + 1
-                    );
-                    let bar = progress.job(&label);
-                    let spec = JobSpec {
-                        strategy: cell.strategy,
-                        concurrency: cell.concurrency,
-                        label: format!("compare {label}"),
-                        ..spec.clone()
-                    };
-                    let Some(report) = target.run(&spec, processes, bar.as_ref()).await? else {
-                        progress.finish();
-                        return Ok(None);
-                    };
-                    progress.run_done(bar);
-                    measured.runs.push(report);
-                }
+    for round in 0..repeat {
+        for series in &mut runs {
+            for measured in &mut series.cells {
+                let cell = measured.cell;
+                let label = format!(
+                    "{} x {} {} (run {}/{repeat})",
+                    cell.processes,
+                    cell.strategy,
+                    cell.concurrency,
+                    round + 1
+                );
+                let bar = progress.job(&label);
+                let spec = JobSpec {
+                    strategy: cell.strategy,
+                    concurrency: cell.concurrency,
+                    label: format!("compare {label}"),
+                    ..spec.clone()
+                };
+                let Some(report) = target.run(&spec, cell.processes, bar.as_ref()).await? else {
+                    progress.finish();
+                    return Ok(None);
+                };
+                progress.run_done(bar);
+                measured.runs.push(report);
             }
         }
     }

@@ -254,18 +254,16 @@ fn job_spec(scenario: &Scenario, settings: &Settings) -> JobSpec {
     }
 }
 
-/// Runs every scenario: the one-process rows on one local cluster, then the per-core rows on
-/// another. `None` when interrupted.
+/// Runs every scenario in table order on two local clusters (1 worker process, and one per
+/// core). `None` when interrupted.
 async fn run_scenarios(
     global: &GlobalOpts,
     settings: &Settings,
 ) -> Result<Option<Vec<Row>>, CliError> {
     let mut target = Target::new(None, 1, global.debug).await?;
     let progress = RunsProgress::new(global.output, SCENARIOS.len() as u64, "demo");
-    let mut order: Vec<&Scenario> = SCENARIOS.iter().collect();
-    order.sort_by_key(|s| s.processes(settings.processes));
     let mut reports: Vec<(&Scenario, u32, JobReport)> = Vec::new();
-    for scenario in order {
+    for scenario in &SCENARIOS {
         let processes = scenario.processes(settings.processes);
         let bar = progress.job(scenario.name);
         let spec = job_spec(scenario, settings);

@@ -28,6 +28,7 @@ pub use restore::{RestoredJob, RestoredShard};
 pub use worker::{WorkerInfo, WorkerView};
 
 use concur_core::plan::{plan_shards, shard_units};
+use concur_core::policy::HostPolicy;
 use concur_core::report::JobState;
 use concur_core::spec::Limits;
 use concur_core::workload::Workload;
@@ -38,19 +39,28 @@ use std::time::{Duration, Instant};
 use worker::WorkerRecord;
 
 /// Tunables of the scheduler.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SchedulerConfig {
     /// Bounds on submitted jobs.
     pub limits: Limits,
     /// A worker silent for this long is declared lost.
     pub heartbeat_timeout: Duration,
+    /// Jobs not yet finished at once; more are refused until some finish.
+    pub max_active_jobs: u32,
+    /// Hosts fetch jobs may target.
+    pub host_policy: HostPolicy,
 }
+
+/// Unfinished jobs accepted at once when not configured.
+pub const DEFAULT_MAX_ACTIVE_JOBS: u32 = 1000;
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
             limits: Limits::default(),
             heartbeat_timeout: Duration::from_secs(5),
+            max_active_jobs: DEFAULT_MAX_ACTIVE_JOBS,
+            host_policy: HostPolicy::default(),
         }
     }
 }
@@ -67,6 +77,16 @@ pub enum SchedulerError {
     /// No such worker (it was declared lost, or never registered).
     #[error("no worker with id {0}")]
     UnknownWorker(WorkerId),
+    /// Too many unfinished jobs; retry when some have finished.
+    #[error(
+        "{active} jobs are unfinished, the coordinator's limit is {limit}: wait for some to finish or cancel them"
+    )]
+    TooManyJobs {
+        /// Unfinished jobs now.
+        active: u32,
+        /// The limit.
+        limit: u32,
+    },
 }
 
 /// What became of a message from a worker.
@@ -243,6 +263,18 @@ impl Scheduler {
         comm: &mut impl Comm,
     ) -> Result<JobId, SchedulerError> {
         spec.validate(&self.config.limits)?;
+        if let Workload::Fetch(fetch) = &spec.workload {
+            for url in &fetch.urls {
+                self.config.host_policy.check(url)?;
+            }
+        }
+        let active = self.jobs.values().filter(|j| !j.state.is_final()).count() as u32;
+        if active >= self.config.max_active_jobs {
+            return Err(SchedulerError::TooManyJobs {
+                active,
+                limit: self.config.max_active_jobs,
+            });
+        }
         let shards = spec.shards.unwrap_or_else(|| self.total_slots().max(1));
         let plans = plan_shards(&spec.workload, shards);
         let id = self.next_job_id;

@@ -25,6 +25,13 @@ impl WorkerService for CoordinatorService {
         request: Request<Streaming<pb::FromWorkerMessage>>,
     ) -> Result<Response<Self::AttachStream>, Status> {
         let peer = request.remote_addr();
+        if self.shared.config.requires_worker_certificate()
+            && request.peer_certs().is_none_or(|certs| certs.is_empty())
+        {
+            return Err(Status::unauthenticated(
+                "this coordinator requires workers to present a client certificate signed by its CA (concur-worker --tls-cert and --tls-key)",
+            ));
+        }
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(REGISTER_TIMEOUT, inbound.message())
             .await

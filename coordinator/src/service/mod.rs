@@ -37,5 +37,6 @@ fn status(err: SchedulerError) -> Status {
         SchedulerError::UnknownJob(_) | SchedulerError::UnknownWorker(_) => {
             Status::not_found(err.to_string())
         }
+        SchedulerError::TooManyJobs { .. } => Status::resource_exhausted(err.to_string()),
     }
 }

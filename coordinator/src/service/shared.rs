@@ -105,10 +105,10 @@ impl Shared {
                 let jobs = store.load()?;
                 info!(jobs = jobs.len(), dir = %dir.display(), "state restored");
                 let scheduler =
-                    Scheduler::restore(config.scheduler, jobs, Instant::now(), unix_ms());
+                    Scheduler::restore(config.scheduler.clone(), jobs, Instant::now(), unix_ms());
                 (scheduler, Some(store))
             }
-            None => (Scheduler::new(config.scheduler), None),
+            None => (Scheduler::new(config.scheduler.clone()), None),
         };
         Ok(Self {
             state: Mutex::new(State {

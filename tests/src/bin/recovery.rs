@@ -46,7 +46,10 @@ fn summary(name: &str, samples: &mut [f64]) {
 }
 
 fn main() {
-    let trials: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let trials: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(3);
     let lab = Lab::new("rec", "10.77.20", 4);
     let state = scratch_dir("recovery");
     let state_arg = state.to_str().expect("utf-8 path").to_string();
@@ -61,7 +64,10 @@ fn main() {
         // A worker is SIGKILLed mid-shard.
         let id = c.submit(JOB, SHARDS);
         let victim = c.busy_worker_mid_job(&id);
-        let index = workers.iter().position(|w| w.pid() == victim).expect("ours");
+        let index = workers
+            .iter()
+            .position(|w| w.pid() == victim)
+            .expect("ours");
         workers[index].signal(libc::SIGKILL);
         killed.push(until_re_leased(&c, &id, Instant::now()));
         c.wait_succeeded(&id);
@@ -71,7 +77,11 @@ fn main() {
         // A worker's host is cut off mid-shard.
         let id = c.submit(JOB, SHARDS);
         let victim = c.busy_worker_mid_job(&id);
-        let host = workers.iter().position(|w| w.pid() == victim).expect("ours") as u32 + 1;
+        let host = workers
+            .iter()
+            .position(|w| w.pid() == victim)
+            .expect("ours") as u32
+            + 1;
         lab.cut(host);
         cut.push(until_re_leased(&c, &id, Instant::now()));
         lab.restore(host);
@@ -82,7 +92,9 @@ fn main() {
         let id = c.submit(JOB, SHARDS);
         c.busy_worker_mid_job(&id);
         coordinator.signal(libc::SIGKILL);
-        coordinator.wait_timeout(Duration::from_secs(5)).expect("coordinator died");
+        coordinator
+            .wait_timeout(Duration::from_secs(5))
+            .expect("coordinator died");
         let start = Instant::now();
         coordinator = lab.start_coordinator(&["--state-dir", &state_arg]);
         restarted.push(until_re_leased(&c, &id, start));

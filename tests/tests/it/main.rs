@@ -6,5 +6,6 @@ mod demo;
 mod faults;
 mod lab;
 mod local;
+mod security;
 mod sites;
 mod validation;

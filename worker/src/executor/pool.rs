@@ -165,54 +165,53 @@ fn event_loop(
         };
         let token = CancellationToken::new();
         let token = &token;
-        let units = futures::stream::iter(0..work.len())
-            .for_each_concurrent(n as usize, |i| {
-                let client = client.as_ref();
-                let blocking = blocking.as_ref();
-                async move {
-                    if cancel.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let outcome = match (work, client) {
-                        (
-                            ShardWork::Fetch {
-                                urls,
-                                max_body_bytes,
-                                ..
-                            },
-                            Some(client),
-                        ) => {
-                            // A cancelled shard abandons its in-flight requests too.
-                            tokio::select! {
-                                outcome = fetch_async(client, &urls[i], *max_body_bytes) => outcome,
-                                () = token.cancelled() => Outcome::failed("cancelled", 0.0),
-                            }
-                        }
-                        (ShardWork::SumSquares(ranges), _) if strategy == Strategy::Async => {
-                            // The right way: CPU work leaves the event loop.
-                            let (lo, hi) = ranges[i];
-                            let cancel = cancel.clone();
-                            tokio::task::spawn_blocking(move || sum_squares_unit(lo, hi, &cancel))
-                                .await
-                                .unwrap_or_else(|e| Outcome::failed(e.to_string(), 0.0))
-                        }
-                        // The teaching variants: a blocking call on the event loop's only thread.
-                        (
-                            ShardWork::Fetch {
-                                urls,
-                                max_body_bytes,
-                                ..
-                            },
-                            None,
-                        ) => match blocking {
-                            Some(fetcher) => fetcher.fetch(&urls[i], *max_body_bytes),
-                            None => Outcome::failed("no HTTP client", 0.0),
-                        },
-                        (ShardWork::SumSquares(_), _) => blocking_unit(work, i, None, cancel),
-                    };
-                    emit(i as u32, outcome);
+        let units = futures::stream::iter(0..work.len()).for_each_concurrent(n as usize, |i| {
+            let client = client.as_ref();
+            let blocking = blocking.as_ref();
+            async move {
+                if cancel.load(Ordering::Relaxed) {
+                    return;
                 }
-            });
+                let outcome = match (work, client) {
+                    (
+                        ShardWork::Fetch {
+                            urls,
+                            max_body_bytes,
+                            ..
+                        },
+                        Some(client),
+                    ) => {
+                        // A cancelled shard abandons its in-flight requests too.
+                        tokio::select! {
+                            outcome = fetch_async(client, &urls[i], *max_body_bytes) => outcome,
+                            () = token.cancelled() => Outcome::failed("cancelled", 0.0),
+                        }
+                    }
+                    (ShardWork::SumSquares(ranges), _) if strategy == Strategy::Async => {
+                        // The right way: CPU work leaves the event loop.
+                        let (lo, hi) = ranges[i];
+                        let cancel = cancel.clone();
+                        tokio::task::spawn_blocking(move || sum_squares_unit(lo, hi, &cancel))
+                            .await
+                            .unwrap_or_else(|e| Outcome::failed(e.to_string(), 0.0))
+                    }
+                    // The teaching variants: a blocking call on the event loop's only thread.
+                    (
+                        ShardWork::Fetch {
+                            urls,
+                            max_body_bytes,
+                            ..
+                        },
+                        None,
+                    ) => match blocking {
+                        Some(fetcher) => fetcher.fetch(&urls[i], *max_body_bytes),
+                        None => Outcome::failed("no HTTP client", 0.0),
+                    },
+                    (ShardWork::SumSquares(_), _) => blocking_unit(work, i, None, cancel),
+                };
+                emit(i as u32, outcome);
+            }
+        });
         tokio::select! {
             () = units => {}
             () = watch_cancel(cancel, token) => {}

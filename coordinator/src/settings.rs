@@ -1,0 +1,326 @@
+//! The coordinator's command line and config file, resolved into a [`CoordinatorConfig`].
+//!
+//! Precedence: command-line flag, then environment variable, then the TOML config file, then
+//! the built-in default. The config file's keys are the long flag names with `_` for `-`.
+
+use crate::auth::Token;
+use crate::scheduler::{DEFAULT_MAX_ACTIVE_JOBS, SchedulerConfig};
+use crate::server::{CoordinatorConfig, TlsPem};
+use anyhow::Context;
+use clap::Parser;
+use concur_core::policy::HostPolicy;
+use concur_core::spec::Limits;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The concur coordinator: splits jobs into shards and leases them to attached workers.
+#[derive(Debug, Parser)]
+#[command(
+    name = "concur-coordinator",
+    version,
+    after_help = "Examples:\n  concur-coordinator --listen 127.0.0.1:7070\n  concur-coordinator --listen 0.0.0.0:7070 --token-file /etc/concur/token --worker-token-file /etc/concur/worker-token\n  concur-coordinator --config /etc/concur/coordinator.toml\n\nWithout tokens the coordinator only listens on loopback, unless --insecure is given."
+)]
+pub struct CoordinatorOpts {
+    /// TOML config file (keys: the long flag names with _ for -).
+    #[arg(long, env = "CONCUR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port; the bound address is printed) [default: 127.0.0.1:7070].
+    #[arg(long, env = "CONCUR_LISTEN")]
+    pub listen: Option<String>,
+    /// A worker silent for this long is declared lost and its shards re-queued [default: 5s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub heartbeat_timeout: Option<Duration>,
+    /// How often workers send heartbeats [default: 1s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub heartbeat_interval: Option<Duration>,
+    /// Directory of the durable state (SQLite) [default: $XDG_STATE_HOME/concur or ~/.local/state/concur].
+    #[arg(long, env = "CONCUR_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Keep state in memory only: jobs are lost when the coordinator stops.
+    #[arg(long)]
+    pub in_memory: bool,
+    /// Token clients must present (prefer --token-file: arguments are visible to other users).
+    #[arg(long, env = "CONCUR_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// File holding the client token.
+    #[arg(long, conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+    /// Token workers must present (prefer --worker-token-file).
+    #[arg(long, env = "CONCUR_WORKER_TOKEN", hide_env_values = true)]
+    pub worker_token: Option<String>,
+    /// File holding the worker token.
+    #[arg(long, conflicts_with = "worker_token")]
+    pub worker_token_file: Option<PathBuf>,
+    /// Allow listening beyond loopback without tokens (only on a network you trust).
+    #[arg(long)]
+    pub insecure: bool,
+    /// TLS certificate chain (PEM); with --tls-key, serves gRPC over TLS.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA (PEM) that worker client certificates must chain to: mutual TLS for workers.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Unfinished jobs accepted at once [default: 1000].
+    #[arg(long)]
+    pub max_active_jobs: Option<u32>,
+    /// Items (URLs or n values) per job [default: 10000000].
+    #[arg(long)]
+    pub max_items: Option<u64>,
+    /// Shards per job [default: 1000000].
+    #[arg(long)]
+    pub max_shards: Option<u32>,
+    /// Only these hosts (and subdomains) may be fetched; repeat or comma-separate.
+    #[arg(long, value_delimiter = ',')]
+    pub allow_host: Vec<String>,
+    /// These hosts (and subdomains) may never be fetched; repeat or comma-separate.
+    #[arg(long, value_delimiter = ',')]
+    pub deny_host: Vec<String>,
+    /// Refuse fetch URLs whose host is a loopback, private or link-local address.
+    #[arg(long)]
+    pub deny_private: bool,
+    /// Log at debug level (RUST_LOG overrides).
+    #[arg(long)]
+    pub debug: bool,
+}
+
+/// What a config file may say.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    heartbeat_timeout: Option<String>,
+    heartbeat_interval: Option<String>,
+    state_dir: Option<PathBuf>,
+    in_memory: Option<bool>,
+    token_file: Option<PathBuf>,
+    worker_token_file: Option<PathBuf>,
+    insecure: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    max_active_jobs: Option<u32>,
+    max_items: Option<u64>,
+    max_shards: Option<u32>,
+    allow_hosts: Option<Vec<String>>,
+    deny_hosts: Option<Vec<String>>,
+    deny_private: Option<bool>,
+}
+
+/// Everything the binary needs to start.
+#[derive(Debug)]
+pub struct Settings {
+    /// Address to bind.
+    pub listen: String,
+    /// Listening beyond loopback without tokens was explicitly allowed.
+    pub insecure: bool,
+    /// The coordinator's configuration.
+    pub config: CoordinatorConfig,
+}
+
+fn duration(text: &str, key: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(text)
+        .with_context(|| format!("config key {key}: '{text}' is not a duration (e.g. 5s, 500ms)"))
+}
+
+fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+impl CoordinatorOpts {
+    /// Merges flags, environment and config file.
+    ///
+    /// # Errors
+    /// An unreadable or invalid config file, token file or TLS file, or inconsistent settings.
+    pub fn resolve(self) -> anyhow::Result<Settings> {
+        let file: FileSettings = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        let heartbeat_timeout = match (self.heartbeat_timeout, &file.heartbeat_timeout) {
+            (Some(d), _) => d,
+            (None, Some(text)) => duration(text, "heartbeat_timeout")?,
+            (None, None) => Duration::from_secs(5),
+        };
+        let heartbeat_interval = match (self.heartbeat_interval, &file.heartbeat_interval) {
+            (Some(d), _) => d,
+            (None, Some(text)) => duration(text, "heartbeat_interval")?,
+            (None, None) => Duration::from_secs(1),
+        };
+        anyhow::ensure!(
+            heartbeat_interval < heartbeat_timeout,
+            "--heartbeat-interval ({heartbeat_interval:?}) must be shorter than --heartbeat-timeout ({heartbeat_timeout:?})"
+        );
+        let client_token = match (self.token, self.token_file.or(file.token_file)) {
+            (Some(text), _) => Some(Token::new(&text, "--token / CONCUR_TOKEN")?),
+            (None, Some(path)) => Some(Token::from_file(&path)?),
+            (None, None) => None,
+        };
+        let worker_token = match (
+            self.worker_token,
+            self.worker_token_file.or(file.worker_token_file),
+        ) {
+            (Some(text), _) => Some(Token::new(&text, "--worker-token / CONCUR_WORKER_TOKEN")?),
+            (None, Some(path)) => Some(Token::from_file(&path)?),
+            (None, None) => None,
+        };
+        let tls_cert = self.tls_cert.or(file.tls_cert);
+        let tls_key = self.tls_key.or(file.tls_key);
+        let tls_client_ca = self.tls_client_ca.or(file.tls_client_ca);
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsPem {
+                cert: read(&cert, "TLS certificate")?,
+                key: read(&key, "TLS key")?,
+                client_ca: tls_client_ca
+                    .map(|ca| read(&ca, "TLS client CA"))
+                    .transpose()?,
+            }),
+            (None, None) => {
+                anyhow::ensure!(
+                    tls_client_ca.is_none(),
+                    "tls_client_ca needs tls_cert and tls_key"
+                );
+                None
+            }
+            _ => anyhow::bail!("TLS needs both a certificate (tls_cert) and a key (tls_key)"),
+        };
+        let in_memory = self.in_memory || file.in_memory.unwrap_or(false);
+        let state_dir = (!in_memory).then(|| {
+            self.state_dir
+                .or(file.state_dir)
+                .unwrap_or_else(crate::store::default_state_dir)
+        });
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_items: self
+                .max_items
+                .or(file.max_items)
+                .unwrap_or(defaults.max_items),
+            max_shards: self
+                .max_shards
+                .or(file.max_shards)
+                .unwrap_or(defaults.max_shards),
+            ..defaults
+        };
+        let pick = |flag: Vec<String>, file: Option<Vec<String>>| {
+            if flag.is_empty() {
+                file.unwrap_or_default()
+            } else {
+                flag
+            }
+        };
+        let host_policy = HostPolicy {
+            allow: pick(self.allow_host, file.allow_hosts),
+            deny: pick(self.deny_host, file.deny_hosts),
+            deny_private: self.deny_private || file.deny_private.unwrap_or(false),
+        };
+        Ok(Settings {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:7070".to_string()),
+            insecure: self.insecure || file.insecure.unwrap_or(false),
+            config: CoordinatorConfig {
+                scheduler: SchedulerConfig {
+                    limits,
+                    heartbeat_timeout,
+                    max_active_jobs: self
+                        .max_active_jobs
+                        .or(file.max_active_jobs)
+                        .unwrap_or(DEFAULT_MAX_ACTIVE_JOBS),
+                    host_policy,
+                },
+                heartbeat_interval,
+                state_dir,
+                client_token,
+                worker_token,
+                tls,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(args: &[&str]) -> CoordinatorOpts {
+        let mut all = vec!["concur-coordinator"];
+        all.extend_from_slice(args);
+        CoordinatorOpts::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn config_file_values_apply_and_flags_override_them() {
+        let dir = std::env::temp_dir().join(format!("concur-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let token = dir.join("worker-token");
+        std::fs::write(&token, "w-secret\n").unwrap();
+        let config = dir.join("coordinator.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"0.0.0.0:9000\"\nheartbeat_timeout = \"3s\"\nin_memory = true\nworker_token_file = \"{}\"\nmax_active_jobs = 7\ndeny_private = true\nallow_hosts = [\"example.com\"]\n",
+                token.display()
+            ),
+        )
+        .unwrap();
+        let path = config.to_str().unwrap();
+        let settings = opts(&["--config", path]).resolve().unwrap();
+        assert_eq!(settings.listen, "0.0.0.0:9000");
+        assert_eq!(
+            settings.config.scheduler.heartbeat_timeout,
+            Duration::from_secs(3)
+        );
+        assert_eq!(settings.config.scheduler.max_active_jobs, 7);
+        assert!(settings.config.scheduler.host_policy.deny_private);
+        assert_eq!(settings.config.state_dir, None);
+        assert!(
+            settings
+                .config
+                .worker_token
+                .as_ref()
+                .unwrap()
+                .matches("w-secret")
+        );
+        let settings = opts(&[
+            "--config",
+            path,
+            "--listen",
+            "127.0.0.1:1",
+            "--max-active-jobs",
+            "3",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:1");
+        assert_eq!(settings.config.scheduler.max_active_jobs, 3);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn unknown_config_keys_and_bad_durations_are_refused() {
+        let dir = std::env::temp_dir().join(format!("concur-settings-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("bad.toml");
+        std::fs::write(&config, "lisen = \"x\"\n").unwrap();
+        let err = opts(&["--config", config.to_str().unwrap()])
+            .resolve()
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("lisen"), "{err:#}");
+        std::fs::write(&config, "heartbeat_timeout = \"soon\"\n").unwrap();
+        let err = opts(&["--config", config.to_str().unwrap()])
+            .resolve()
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("heartbeat_timeout"), "{err:#}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

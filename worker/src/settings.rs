@@ -1,0 +1,220 @@
+//! The worker's command line and config file, resolved into [`WorkerSettings`].
+//!
+//! Precedence: command-line flag, then environment variable, then the TOML config file, then
+//! the built-in default. The config file's keys are the long flag names with `_` for `-`.
+
+use anyhow::Context;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How a worker is started; shared by `concur-worker` and local mode's hidden subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerOpts {
+    /// TOML config file (keys: the long flag names with _ for -).
+    #[arg(long, env = "CONCUR_WORKER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Coordinator to attach to, e.g. http://10.0.0.1:7070 or https://… with TLS (http:// is assumed if left out).
+    #[arg(long, env = "CONCUR_COORDINATOR")]
+    pub coordinator: Option<String>,
+    /// Shards this worker runs at once [default: 1].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub slots: Option<u32>,
+    /// Host name reported to the coordinator [default: this machine's].
+    #[arg(long)]
+    pub host_name: Option<String>,
+    /// Give up after this many failed attach attempts in a row (0 = retry forever) [default: 0].
+    #[arg(long)]
+    pub max_attach_failures: Option<u32>,
+    /// On SIGTERM, how long to let running shards finish before handing them back [default: 30s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub drain_timeout: Option<Duration>,
+    /// Worker token the coordinator expects (prefer --token-file: arguments are visible to other users).
+    #[arg(long, env = "CONCUR_WORKER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// File holding the worker token.
+    #[arg(long, conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+    /// CA (PEM) to trust for the coordinator's TLS certificate.
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// This worker's client certificate (PEM), for coordinators that require mutual TLS.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// This worker's client key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    coordinator: Option<String>,
+    slots: Option<u32>,
+    host_name: Option<String>,
+    max_attach_failures: Option<u32>,
+    drain_timeout: Option<String>,
+    token_file: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+/// A secret whose `Debug` does not show it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for sending it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// PEM material for TLS towards the coordinator.
+#[derive(Clone)]
+pub struct ClientTls {
+    /// CA to trust; `None` uses none beyond what the certificate chain carries.
+    pub ca: Option<Vec<u8>>,
+    /// Client certificate and key, for mutual TLS.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("ca", &self.ca.is_some())
+            .field("identity", &self.identity.is_some())
+            .finish()
+    }
+}
+
+/// A worker's resolved settings.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Coordinator URL, with scheme.
+    pub coordinator: String,
+    /// Shards run at once.
+    pub slots: u32,
+    /// Host name reported.
+    pub host_name: Option<String>,
+    /// Failed attach attempts in a row before giving up (0 = never).
+    pub max_attach_failures: u32,
+    /// Bound on a drain.
+    pub drain_timeout: Duration,
+    /// Worker token.
+    pub token: Option<Secret>,
+    /// TLS material, when the coordinator URL is https or files were given.
+    pub tls: Option<ClientTls>,
+}
+
+fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+/// A token from its text or file: trimmed, non-empty, printable ASCII.
+///
+/// # Errors
+/// Unreadable, empty or unprintable.
+pub fn load_token(
+    text: Option<String>,
+    file: Option<&Path>,
+    what: &str,
+) -> anyhow::Result<Option<Secret>> {
+    let (text, source) = match (text, file) {
+        (Some(text), _) => (text, what.to_string()),
+        (None, Some(path)) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read token file {}", path.display()))?,
+            format!("token file {}", path.display()),
+        ),
+        (None, None) => return Ok(None),
+    };
+    let text = text.trim();
+    anyhow::ensure!(!text.is_empty(), "{source} is empty");
+    anyhow::ensure!(
+        text.bytes().all(|b| (0x21..=0x7e).contains(&b)),
+        "{source} contains characters that cannot be sent in a header (use printable ASCII)"
+    );
+    Ok(Some(Secret(text.to_string())))
+}
+
+impl WorkerOpts {
+    /// Merges flags, environment and config file.
+    ///
+    /// # Errors
+    /// No coordinator given, or an unreadable or invalid config, token or TLS file.
+    pub fn resolve(self) -> anyhow::Result<WorkerSettings> {
+        let file: FileSettings = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        let coordinator = self.coordinator.or(file.coordinator).context(
+            "no coordinator given: pass --coordinator URL (or set CONCUR_COORDINATOR, or `coordinator` in the config file)",
+        )?;
+        let coordinator = if coordinator.contains("://") {
+            coordinator
+        } else {
+            format!("http://{coordinator}")
+        };
+        let drain_timeout = match (self.drain_timeout, &file.drain_timeout) {
+            (Some(d), _) => d,
+            (None, Some(text)) => humantime::parse_duration(text)
+                .with_context(|| format!("config key drain_timeout: '{text}' is not a duration"))?,
+            (None, None) => Duration::from_secs(30),
+        };
+        let slots = self.slots.or(file.slots).unwrap_or(1);
+        anyhow::ensure!(
+            (1..=1024).contains(&slots),
+            "slots must be 1..=1024, got {slots}"
+        );
+        let token_file = self.token_file.or(file.token_file);
+        let token = load_token(
+            self.token,
+            token_file.as_deref(),
+            "--token / CONCUR_WORKER_TOKEN",
+        )?;
+        let ca = self.tls_ca.or(file.tls_ca);
+        let identity = match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => {
+                Some((read(&cert, "TLS certificate")?, read(&key, "TLS key")?))
+            }
+            (None, None) => None,
+            _ => anyhow::bail!("mutual TLS needs both tls_cert and tls_key"),
+        };
+        let tls = (coordinator.starts_with("https://") || ca.is_some() || identity.is_some())
+            .then(|| -> anyhow::Result<ClientTls> {
+                Ok(ClientTls {
+                    ca: ca.map(|path| read(&path, "TLS CA")).transpose()?,
+                    identity,
+                })
+            })
+            .transpose()?;
+        Ok(WorkerSettings {
+            coordinator,
+            slots,
+            host_name: self.host_name.or(file.host_name),
+            max_attach_failures: self
+                .max_attach_failures
+                .or(file.max_attach_failures)
+                .unwrap_or(0),
+            drain_timeout,
+            token,
+            tls,
+        })
+    }
+}
