@@ -3,6 +3,7 @@
 mod cluster;
 mod compare;
 mod demo;
+mod deploy;
 mod faults;
 mod lab;
 mod local;
