@@ -14,6 +14,7 @@
 //! free slot in a set ordered by load.
 
 mod comm;
+pub mod fuzzing;
 mod job;
 mod queries;
 mod restore;

@@ -5,6 +5,7 @@ mod compare;
 mod demo;
 mod deploy;
 mod faults;
+mod hostile;
 mod lab;
 mod local;
 mod security;
