@@ -56,16 +56,28 @@ pub(crate) enum Command {
     /// Submit a job (runs a local cluster when no coordinator is given).
     Submit(SubmitOpts),
     /// Show a job's report.
+    #[command(
+        after_help = "Examples:\n  concur-cli --coordinator http://127.0.0.1:7070 job 3\n  concur-cli job 3 --wait --output json   # with CONCUR_COORDINATOR set"
+    )]
     Job(JobShowOpts),
     /// Run the reference scenarios (threads, async, processes on I/O and CPU jobs) and compare.
     Demo(crate::demo::DemoOpts),
     /// Run a job over a matrix of processes, strategies and concurrency; fit, chart, recommend.
     Compare(crate::compare::CompareOpts),
     /// List the coordinator's jobs.
+    #[command(
+        after_help = "Example:\n  concur-cli --coordinator http://127.0.0.1:7070 jobs --output json"
+    )]
     Jobs,
     /// List the workers attached to the coordinator.
+    #[command(
+        after_help = "Example:\n  concur-cli --coordinator http://127.0.0.1:7070 workers   # host, slots, load, state, version, last heartbeat"
+    )]
     Workers,
     /// Cancel a job.
+    #[command(
+        after_help = "Example:\n  concur-cli --coordinator http://127.0.0.1:7070 cancel 3   # running shards stop on their workers"
+    )]
     Cancel(JobCancelOpts),
     /// The local site simulator, a stand-in for the internet.
     Sites {
@@ -73,6 +85,9 @@ pub(crate) enum Command {
         command: SitesCommand,
     },
     /// Print shell completions.
+    #[command(
+        after_help = "Examples:\n  concur-cli completions bash > /etc/bash_completion.d/concur-cli\n  concur-cli completions zsh > ~/.zfunc/_concur-cli"
+    )]
     Completions {
         /// Shell to generate completions for.
         shell: clap_complete::Shell,

@@ -39,3 +39,30 @@ fn a_wrong_argument_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("many"));
 }
+
+#[test]
+fn every_command_s_help_has_examples() {
+    let commands: [&[&str]; 10] = [
+        &["submit", "sum-squares"],
+        &["submit", "fetch"],
+        &["job"],
+        &["jobs"],
+        &["workers"],
+        &["cancel"],
+        &["sites", "serve"],
+        &["completions"],
+        &["demo"],
+        &["compare"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert!(out.status.success(), "{command:?} --help failed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Example"),
+            "{command:?} --help has no examples:\n{text}"
+        );
+    }
+}
