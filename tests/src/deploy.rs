@@ -277,3 +277,42 @@ impl Drop for Launcher {
         let _ = std::fs::remove_dir_all(&self.run_dir);
     }
 }
+
+/// Spawns `command` with its output discarded, as a [`Proc`] killed when dropped.
+pub fn spawn_quiet(mut command: Command) -> Proc {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {command:?}: {e}"));
+    Proc {
+        child,
+        first_line: String::new(),
+        scratch: None,
+    }
+}
+
+/// A scratch directory removed when dropped, also when a test fails.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// A fresh, empty directory (see [`scratch_dir`]).
+    pub fn new(name: &str) -> Self {
+        Self(scratch_dir(name))
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

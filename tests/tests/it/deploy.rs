@@ -4,9 +4,11 @@
 //! against the binaries' flags, the README covering every file — and the ssh launcher for real:
 //! workers started over ssh on network-namespace hosts running sshd, a job, a drain.
 
-use concur_tests::deploy::{Launcher, Ran, SshHosts, deploy_dir, require_tool, run};
+use concur_tests::deploy::{
+    Launcher, Ran, Scratch, SshHosts, deploy_dir, require_tool, run, spawn_quiet,
+};
 use concur_tests::lab::Lab;
-use concur_tests::{CliOutput, assert_sums_exact, bin, process_alive, run_cli, scratch_dir};
+use concur_tests::{CliOutput, assert_sums_exact, bin, process_alive, run_cli};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -124,7 +126,7 @@ fn ssh_launcher_rejects_bad_usage_with_exit_code_2() {
 #[test]
 fn gen_secrets_writes_two_fresh_tokens_and_keeps_them() {
     use std::os::unix::fs::PermissionsExt;
-    let scratch = scratch_dir("gen-secrets");
+    let scratch = Scratch::new("gen-secrets");
     let dir = scratch.join("secrets");
     let generate = |force: bool| {
         let mut c = Command::new("bash");
@@ -161,7 +163,6 @@ fn gen_secrets_writes_two_fresh_tokens_and_keeps_them() {
         "replaced with --force"
     );
     assert_eq!(generate(false).code, 0);
-    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -610,8 +611,8 @@ fn systemd_units_are_hardened_and_drain_in_time() {
 }
 
 /// Copies of the units whose ExecStart names the binaries built here (verify checks they exist).
-fn units_for_verify() -> (PathBuf, Vec<PathBuf>) {
-    let scratch = scratch_dir("units");
+fn units_for_verify() -> (Scratch, Vec<PathBuf>) {
+    let scratch = Scratch::new("units");
     let bin_dir = bin("concur-worker").parent().unwrap().to_path_buf();
     let mut paths = Vec::new();
     for unit in UNITS {
@@ -629,7 +630,7 @@ fn units_for_verify() -> (PathBuf, Vec<PathBuf>) {
 #[test]
 fn systemd_analyze_verifies_the_units_and_scores_them_ok() {
     let analyze = require_tool("systemd-analyze", "systemd");
-    let (scratch, units) = units_for_verify();
+    let (_scratch, units) = units_for_verify();
     let ran = run({
         let mut c = Command::new(&analyze);
         c.arg("verify").args(&units);
@@ -659,7 +660,6 @@ fn systemd_analyze_verifies_the_units_and_scores_them_ok() {
         // systemd calls < 2.0 "OK" (the scale runs to 10 "UNSAFE"; a bare unit scores 9.6).
         assert!(score < 2.0, "{}: exposure {score}", unit.display());
     }
-    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 /// The long flags a binary's --help lists.
@@ -818,7 +818,7 @@ fn ssh_launcher_starts_and_drains_workers_on_namespace_hosts() {
     require_tool("ssh", "openssh-client");
     // Declared first, dropped last: the lab outlives everything running in it.
     let lab = Lab::new("dp1", "10.77.30", 3);
-    let scratch = scratch_dir("deploy-auth");
+    let scratch = Scratch::new("deploy-auth");
     let auth = Auth::detect(&scratch);
     let extra: Vec<&str> = auth.coordinator_args.iter().map(String::as_str).collect();
     let _coordinator = lab.start_coordinator(&extra);
@@ -932,5 +932,147 @@ fn ssh_launcher_starts_and_drains_workers_on_namespace_hosts() {
     let status = launcher.run(&["status", &hosts[0], &hosts[1]]);
     assert_eq!(status.code, 1, "{}", status.text());
     assert_eq!(status.stdout.matches(": not running").count(), 2);
-    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// `file` from deploy/systemd with `replacements` applied, written to `dir`.
+fn adapted_config(dir: &Path, file: &str, replacements: &[(&str, &str)]) -> PathBuf {
+    let mut text = read(&deploy_dir().join("systemd").join(file));
+    for (from, to) in replacements {
+        assert!(text.contains(from), "{file} contains {from:?}");
+        text = text.replace(from, to);
+    }
+    let path = dir.join(file);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn example_configs_run_a_coordinator_and_a_worker() {
+    let dir = Scratch::new("example-configs");
+    let (client, worker) = (dir.join("client-token"), dir.join("worker-token"));
+    std::fs::write(&client, "client-token-for-the-config-test\n").unwrap();
+    std::fs::write(&worker, "worker-token-for-the-config-test\n").unwrap();
+    let state = dir.join("state");
+    let coordinator_toml = adapted_config(
+        &dir,
+        "coordinator.toml",
+        &[
+            ("\"0.0.0.0:7070\"", "\"127.0.0.1:0\""),
+            (
+                "\"/var/lib/concur\"",
+                &format!("{:?}", state.display().to_string()),
+            ),
+        ],
+    );
+    // As the unit runs it: the TOML plus the token files from the command line.
+    let mut command = Command::new(bin("concur-coordinator"));
+    command
+        .arg("--config")
+        .arg(&coordinator_toml)
+        .arg("--token-file")
+        .arg(&client)
+        .arg("--worker-token-file")
+        .arg(&worker)
+        .env_remove("CONCUR_LISTEN")
+        .env_remove("CONCUR_STATE_DIR");
+    let coordinator = concur_tests::spawn_server(command);
+    let url = coordinator
+        .first_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no address in {:?}", coordinator.first_line))
+        .to_string();
+    let worker_toml = adapted_config(
+        &dir,
+        "worker.toml",
+        &[("\"http://coordinator.example:7070\"", &format!("\"{url}\""))],
+    );
+    let mut worker_command = Command::new(bin("concur-worker"));
+    worker_command
+        .arg("--config")
+        .arg(&worker_toml)
+        .arg("--token-file")
+        .arg(&worker)
+        .arg("--host-name")
+        .arg("from-worker-toml")
+        .env_remove("CONCUR_COORDINATOR");
+    let _worker = spawn_quiet(worker_command);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = concur_tests::cli(&[
+            "--coordinator",
+            &url,
+            "--token",
+            "client-token-for-the-config-test",
+            "--output",
+            "json",
+            "workers",
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let workers = out.json()["workers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if let Some(w) = workers.first() {
+            assert_eq!(w["host"], "from-worker-toml");
+            assert_eq!(w["slots"], 1, "slots from worker.toml");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the worker never attached");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(state.is_dir(), "state_dir from the TOML is used");
+    drop(coordinator);
+}
+
+#[test]
+fn every_documented_config_key_is_known_to_the_binaries() {
+    let dir = Scratch::new("config-keys");
+    for (file, binary) in [
+        ("coordinator.toml", "concur-coordinator"),
+        ("worker.toml", "concur-worker"),
+    ] {
+        // Uncomment the optional `# key = "value"` lines too.
+        let text: String = read(&deploy_dir().join("systemd").join(file))
+            .lines()
+            .map(|line| {
+                let bare = line.strip_prefix("# ").unwrap_or(line);
+                match bare.split_once(" = ") {
+                    Some((key, value))
+                        if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') =>
+                    {
+                        let value = value.split("  #").next().unwrap().trim();
+                        format!("{key} = {value}\n")
+                    }
+                    _ => String::new(),
+                }
+            })
+            .collect();
+        assert!(text.lines().count() >= 6, "{file}: {text}");
+        let attempt = |text: &str| {
+            let path = dir.join(file);
+            std::fs::write(&path, text).unwrap();
+            let mut command = Command::new("timeout");
+            command
+                .arg("10")
+                .arg(bin(binary))
+                .arg("--config")
+                .arg(&path)
+                .env_remove("CONCUR_COORDINATOR")
+                .env_remove("CONCUR_LISTEN");
+            run(command)
+        };
+        // The files they name do not exist here, so the binary stops — but not on the config.
+        let text = text.replace("\"0.0.0.0:7070\"", "\"127.0.0.1:0\"");
+        let ran = attempt(&text);
+        assert_ne!(ran.code, 0, "{file}: {}", ran.text());
+        assert!(
+            !ran.stderr.contains("invalid config file"),
+            "{file} has a key {binary} does not know: {}",
+            ran.text()
+        );
+        // Control: an unknown key is reported as such.
+        let ran = attempt(&format!("{text}no_such_key = 1\n"));
+        assert!(ran.stderr.contains("invalid config file"), "{}", ran.text());
+    }
 }
