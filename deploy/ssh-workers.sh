@@ -202,7 +202,7 @@ echo "$pid" > "$dir/worker.pid"
 # A worker that cannot start (bad flag, bad token file) exits at once: report it.
 sleep 1
 if ! running_pid >/dev/null; then
-    rm -f "$dir/worker.pid"
+    rm -f "$dir/worker.pid" "$dir/token"
     echo "worker exited at once; last lines of $dir/worker.log:" >&2
     tail -n 5 "$dir/worker.log" >&2
     exit 1
