@@ -93,7 +93,12 @@ fn lines(report: &CompareReport) -> Vec<Line> {
         .enumerate()
         .map(|(i, s)| Line {
             colour: COLOURS[i % COLOURS.len()],
-            label: s.name.clone(),
+            // The fit error beside the name: a curve that misses its points by 10 % or more is
+            // a rough guide, and the reader should know it from the chart alone.
+            label: match s.fit.usl_rms_error {
+                Some(error) => format!("{} (USL fit error {:.0}%)", s.name, error * 100.0),
+                None => s.name.clone(),
+            },
             cells: s
                 .cells
                 .iter()
@@ -152,6 +157,13 @@ fn one_two_five(low: f64, high: f64) -> Vec<f64> {
     points
 }
 
+/// 1, 2, 4, ... up to `max`: the unit counts people try, labelled on the x axis.
+fn powers_of_two(max: f64) -> Vec<f64> {
+    std::iter::successors(Some(1.0), |v| Some(v * 2.0))
+        .take_while(|v| *v <= max)
+        .collect()
+}
+
 /// `count` log-spaced values from 1 to `max`.
 fn log_space(max: f64, count: usize) -> Vec<f64> {
     (0..count)
@@ -199,7 +211,9 @@ fn draw_wall<DB: DrawingBackend>(
         .x_label_area_size(45)
         .y_label_area_size(70)
         .build_cartesian_2d(
-            (1.0..max_units * 1.15).log_scale(),
+            (1.0..max_units * 1.15)
+                .log_scale()
+                .with_key_points(powers_of_two(max_units * 1.15)),
             (low / 1.3..high * 1.3)
                 .log_scale()
                 .with_key_points(one_two_five(low / 1.3, high * 1.3)),
@@ -263,7 +277,12 @@ fn draw_speedup<DB: DrawingBackend>(
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(55)
-        .build_cartesian_2d((1.0..max_units * 1.15).log_scale(), 0.0..top)?;
+        .build_cartesian_2d(
+            (1.0..max_units * 1.15)
+                .log_scale()
+                .with_key_points(powers_of_two(max_units * 1.15)),
+            0.0..top,
+        )?;
     chart
         .configure_mesh()
         .x_desc("parallel units (processes x concurrency)")
