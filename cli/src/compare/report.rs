@@ -309,10 +309,20 @@ fn recommend(series: &[SeriesReport], baseline_wall_s: f64) -> Recommendation {
                 s.fit.usl_sigma.unwrap_or(0.0),
                 s.fit.usl_kappa.unwrap_or(0.0),
             ));
-            text.push_str(if optimum > tested_max {
-                " — beyond the tested range, so an extrapolation: measure it."
-            } else {
-                "."
+            let measured_there = s.cells.iter().find(|c| {
+                optimum
+                    == match s.axis {
+                        Axis::Processes => c.processes,
+                        Axis::Concurrency => c.concurrency,
+                    }
+            });
+            // The model is a guide: where the data has the optimum's cell, show both.
+            text.push_str(&match measured_there {
+                Some(c) => format!(" (measured there: {:.3} s).", c.wall_s_median),
+                None if optimum > tested_max => {
+                    " — beyond the tested range, so an extrapolation: measure it.".to_string()
+                }
+                None => " — between the tested levels: measure it.".to_string(),
             });
         }
         _ => {
