@@ -37,7 +37,8 @@ Defaults: 160 URLs (2 simulated sites x 80) at 40 ms + up to 20 ms jitter with 5
 and the CPU job's n scaled x40 (200,000,000..200,000,020): at the post's own n (--cpu-scale 1)
 Rust finishes the whole job in ~30 ms and coordination would dominate. --full: 100 ms mean
 latency (the post's 15.9 s / 160 requests) with 100 kB bodies, and n x400 (~10 s sequential,
-about the post's 9.24 s).")]
+about the post's 9.24 s). The demo always runs in local mode (--coordinator is ignored); use
+`compare` to measure a running cluster.")]
 pub(crate) struct DemoOpts {
     /// Use the post's sizes: ~100 ms per request, and a CPU job about as long as Python's.
     #[arg(long)]
