@@ -77,7 +77,8 @@ up() {
     net_up "$n"
     local url
     url="http://$(host_addr 0):$PORT"
-    start 0 "$BIN_DIR/concur-coordinator" --listen "$(host_addr 0):$PORT" --state-dir "$RUN_DIR/state"
+    # --insecure: the bridge reaches only the lab's own namespaces, nothing else.
+    start 0 "$BIN_DIR/concur-coordinator" --listen "$(host_addr 0):$PORT" --state-dir "$RUN_DIR/state" --insecure
     for i in $(seq 1 $(( n - 1 ))); do
         start "$i" "$BIN_DIR/concur-worker" --coordinator "$url" --host-name "$(host_ns "$i")"
     done
