@@ -3,7 +3,8 @@
 //! (loopback, private, link-local and similar ranges).
 //!
 //! Checked at submission on the URL's host as written. A public name that resolves to a
-//! private address is not caught here; workers can refuse those at connect time.
+//! private address is not caught here; workers refuse those at connect time (their resolver
+//! drops private addresses) and refuse redirects to private IP literals.
 
 use crate::{SpecError, SpecResult};
 use serde::{Deserialize, Serialize};

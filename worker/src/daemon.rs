@@ -11,7 +11,7 @@
 //! `--drain-timeout` it cancels what is left and detaches, which hands those shards back.
 
 use crate::connect::{self, BearerToken};
-use crate::executor::{ShardWork, run_shard};
+use crate::executor::{HttpConfig, ShardWork, run_shard};
 use crate::settings::WorkerSettings;
 use crate::system;
 use anyhow::Context;
@@ -292,7 +292,10 @@ async fn run_assignment(
     } else {
         ShardWork::Fetch {
             urls: assign.fetch.into_iter().map(|u| u.url).collect(),
-            timeout: Duration::from_millis(assign.fetch_timeout_ms.max(1)),
+            http: HttpConfig {
+                timeout: Duration::from_millis(assign.fetch_timeout_ms.max(1)),
+                deny_private: assign.deny_private,
+            },
             max_body_bytes: assign.fetch_max_body_bytes,
         }
     };

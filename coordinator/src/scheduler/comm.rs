@@ -31,6 +31,8 @@ pub struct Assignment {
     pub fetch_timeout_ms: u64,
     /// Body cap for fetch units.
     pub fetch_max_body_bytes: u64,
+    /// Fetch units must not reach private addresses (by name or redirect).
+    pub fetch_deny_private: bool,
     /// The work itself.
     pub units: Vec<Unit>,
 }

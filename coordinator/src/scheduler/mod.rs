@@ -541,6 +541,7 @@ impl Scheduler {
                 concurrency: job.spec.concurrency,
                 fetch_timeout_ms,
                 fetch_max_body_bytes,
+                fetch_deny_private: self.config.host_policy.deny_private,
                 units: shard_units(&job.spec.workload, &job.plans[shard_id as usize]),
             };
             let record = self.workers.get_mut(&worker).expect("free worker is known");

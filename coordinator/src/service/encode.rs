@@ -21,6 +21,7 @@ pub(crate) fn assignment(assignment: &Assignment) -> pb::AssignShard {
         concurrency: assignment.concurrency,
         fetch_timeout_ms: assignment.fetch_timeout_ms,
         fetch_max_body_bytes: assignment.fetch_max_body_bytes,
+        deny_private: assignment.fetch_deny_private,
         ..pb::AssignShard::default()
     };
     for unit in &assignment.units {

@@ -3,10 +3,68 @@
 //! A failed request is a failed unit with its error, never a failed shard. Non-2xx statuses
 //! fail the unit but keep the status and bytes read.
 
+use super::HttpConfig;
 use concur_core::Outcome;
+use concur_core::policy::is_private;
 use std::io::Read;
-use std::sync::Once;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
+
+/// Redirects followed at most, as reqwest's default.
+const MAX_REDIRECTS: usize = 10;
+
+/// A resolver that drops loopback, private and link-local addresses, so a public-looking name
+/// cannot lead a worker into its own network.
+#[derive(Debug)]
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|address| !is_private(address.ip()))
+                .collect();
+            if addresses.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to private or loopback addresses, which this coordinator denies"
+                )
+                .into());
+            }
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Whether a redirect may go to `url`: IP-literal hosts skip DNS, so they are checked here.
+fn redirect_allowed(url: &reqwest::Url, deny_private: bool) -> bool {
+    if !deny_private {
+        return true;
+    }
+    match url.host_str() {
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .map_or(true, |ip| !is_private(ip)),
+        None => false,
+    }
+}
+
+fn redirect_policy(deny_private: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if !redirect_allowed(attempt.url(), deny_private) {
+            attempt
+                .error("redirect to a private or loopback address, which this coordinator denies")
+        } else {
+            attempt.follow()
+        }
+    })
+}
 
 /// Connections kept per host by each client; generous so async strategies reuse them.
 const POOL_IDLE_PER_HOST: usize = 1024;
@@ -23,12 +81,17 @@ fn install_crypto_provider() {
 ///
 /// # Errors
 /// The TLS backend cannot be initialised.
-pub(crate) fn blocking_client(timeout: Duration) -> Result<reqwest::blocking::Client, String> {
+pub(crate) fn blocking_client(http: &HttpConfig) -> Result<reqwest::blocking::Client, String> {
     install_crypto_provider();
-    reqwest::blocking::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
+    let mut builder = reqwest::blocking::Client::builder()
+        .timeout(http.timeout)
+        .connect_timeout(http.timeout.min(Duration::from_secs(10)))
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
+        .redirect(redirect_policy(http.deny_private));
+    if http.deny_private {
+        builder = builder.dns_resolver(Arc::new(PublicOnly));
+    }
+    builder
         .build()
         .map_err(|e| format!("cannot build HTTP client: {e}"))
 }
@@ -37,12 +100,17 @@ pub(crate) fn blocking_client(timeout: Duration) -> Result<reqwest::blocking::Cl
 ///
 /// # Errors
 /// The TLS backend cannot be initialised.
-pub(crate) fn async_client(timeout: Duration) -> Result<reqwest::Client, String> {
+pub(crate) fn async_client(http: &HttpConfig) -> Result<reqwest::Client, String> {
     install_crypto_provider();
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
+    let mut builder = reqwest::Client::builder()
+        .timeout(http.timeout)
+        .connect_timeout(http.timeout.min(Duration::from_secs(10)))
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
+        .redirect(redirect_policy(http.deny_private));
+    if http.deny_private {
+        builder = builder.dns_resolver(Arc::new(PublicOnly));
+    }
+    builder
         .build()
         .map_err(|e| format!("cannot build HTTP client: {e}"))
 }
@@ -147,7 +215,7 @@ pub(crate) struct BlockingFetcher {
 
 impl BlockingFetcher {
     /// Must be created (and dropped) outside any async runtime.
-    pub(crate) fn new(timeout: Duration) -> Result<Self, String> {
+    pub(crate) fn new(http: &HttpConfig) -> Result<Self, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -155,7 +223,7 @@ impl BlockingFetcher {
             .map_err(|e| format!("cannot build runtime: {e}"))?;
         let client = {
             let _guard = runtime.enter();
-            async_client(timeout)?
+            async_client(http)?
         };
         Ok(Self { runtime, client })
     }
@@ -171,5 +239,57 @@ impl BlockingFetcher {
         receiver
             .recv()
             .unwrap_or_else(|_| Outcome::failed("fetch task ended without a result", 0.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_to_private_literals_are_refused_only_when_asked() {
+        let private = reqwest::Url::parse("http://169.254.169.254/latest").unwrap();
+        let v6 = reqwest::Url::parse("http://[::1]:8080/").unwrap();
+        let public = reqwest::Url::parse("https://example.com/").unwrap();
+        assert!(!redirect_allowed(&private, true));
+        assert!(!redirect_allowed(&v6, true));
+        assert!(redirect_allowed(&public, true));
+        assert!(redirect_allowed(&private, false));
+    }
+
+    #[test]
+    fn names_resolving_to_loopback_are_refused_when_denying_private() {
+        // A real listener: without the policy the fetch reaches it.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten().take(4) {
+                let mut stream = stream;
+                let mut buffer = [0u8; 1024];
+                let _ = std::io::Read::read(&mut stream, &mut buffer);
+                let _ = std::io::Write::write_all(
+                    &mut stream,
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            }
+        });
+        let url = format!("http://localhost:{port}/");
+        let open = HttpConfig {
+            timeout: Duration::from_secs(5),
+            deny_private: false,
+        };
+        let outcome = fetch_blocking(&blocking_client(&open).unwrap(), &url, 1024);
+        assert!(outcome.ok, "{outcome:?}");
+        let denied = HttpConfig {
+            deny_private: true,
+            ..open
+        };
+        let outcome = fetch_blocking(&blocking_client(&denied).unwrap(), &url, 1024);
+        assert!(!outcome.ok);
+        assert!(
+            outcome.error.contains("private or loopback"),
+            "{}",
+            outcome.error
+        );
     }
 }

@@ -17,6 +17,16 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+/// How fetch requests are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Refuse to connect to loopback, private and link-local addresses, even through a public
+    /// name or a redirect (the coordinator's `--deny-private`).
+    pub deny_private: bool,
+}
+
 /// The units of one shard.
 #[derive(Debug, Clone)]
 pub enum ShardWork {
@@ -24,8 +34,8 @@ pub enum ShardWork {
     Fetch {
         /// The URLs, in unit order.
         urls: Vec<String>,
-        /// Per-request timeout.
-        timeout: Duration,
+        /// How each request is made.
+        http: HttpConfig,
         /// Larger bodies fail the unit.
         max_body_bytes: u64,
     },

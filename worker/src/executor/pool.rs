@@ -63,7 +63,7 @@ fn blocking_unit(
 /// A blocking client when the work needs one.
 fn client_for(work: &ShardWork) -> Result<Option<reqwest::blocking::Client>, String> {
     match work {
-        ShardWork::Fetch { timeout, .. } => blocking_client(*timeout).map(Some),
+        ShardWork::Fetch { http, .. } => blocking_client(http).map(Some),
         ShardWork::SumSquares(_) => Ok(None),
     }
 }
@@ -146,8 +146,8 @@ fn event_loop(
 ) -> Result<(), String> {
     // Created (and dropped) outside the event loop's runtime.
     let blocking = match (work, strategy) {
-        (ShardWork::Fetch { timeout, .. }, Strategy::AsyncBlocking) => {
-            Some(BlockingFetcher::new(*timeout)?)
+        (ShardWork::Fetch { http, .. }, Strategy::AsyncBlocking) => {
+            Some(BlockingFetcher::new(http)?)
         }
         _ => None,
     };
@@ -158,8 +158,8 @@ fn event_loop(
         .map_err(|e| format!("cannot build async runtime: {e}"))?;
     let result = runtime.block_on(async {
         let client = match (work, strategy) {
-            (ShardWork::Fetch { timeout, .. }, Strategy::Async | Strategy::AsyncCpu) => {
-                Some(async_client(*timeout)?)
+            (ShardWork::Fetch { http, .. }, Strategy::Async | Strategy::AsyncCpu) => {
+                Some(async_client(http)?)
             }
             _ => None,
         };
