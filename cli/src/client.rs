@@ -64,7 +64,9 @@ pub(crate) async fn connect(address: &str) -> Result<Client, CliError> {
     let mut endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| CliError::Input(format!("invalid coordinator address '{address}': {e}")))?
         .connect_timeout(Duration::from_secs(5));
-    if url.starts_with("https://") || credentials.tls_ca.is_some() {
+    // TLS exactly for https:// URLs, so a CA exported for a remote cluster does not break
+    // local mode's plain loopback coordinator.
+    if url.starts_with("https://") {
         let mut tls = ClientTlsConfig::new();
         if let Some(ca) = &credentials.tls_ca {
             tls = tls.ca_certificate(Certificate::from_pem(ca));

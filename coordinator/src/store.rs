@@ -370,6 +370,50 @@ mod tests {
     }
 
     #[test]
+    fn a_job_planned_into_fewer_shards_than_asked_restores_and_ids_are_not_reused() {
+        let dir = temp_dir("fewer");
+        let mut store = Store::open(&dir).unwrap();
+        let mut s = Scheduler::new(SchedulerConfig::default());
+        let mut rec = Recorder::default();
+        let now = Instant::now();
+        // 4 small items over 8 shards: the planner splits them into fewer parts than asked.
+        let spec = JobSpec {
+            workload: Workload::SumSquares(NumberSpec::parse("0..4").unwrap()),
+            strategy: Strategy::Sequential,
+            concurrency: 1,
+            shards: Some(8),
+            max_retries: None,
+            label: String::new(),
+        };
+        let job = s.on_job_submitted(spec, now, 1, &mut rec).unwrap();
+        let planned = s.job_progress(job, now).unwrap().shards_total;
+        assert!(
+            planned < 8,
+            "the premise: fewer plans ({planned}) than asked"
+        );
+        store.apply(&rec.events).unwrap();
+        let jobs = store.load().unwrap();
+        let mut s = Scheduler::restore(SchedulerConfig::default(), jobs, Instant::now(), 2);
+        assert_eq!(
+            s.job_progress(job, Instant::now()).unwrap().shards_total,
+            planned
+        );
+        let spec = JobSpec {
+            workload: Workload::SumSquares(NumberSpec::parse("1").unwrap()),
+            strategy: Strategy::Sequential,
+            concurrency: 1,
+            shards: None,
+            max_retries: None,
+            label: String::new(),
+        };
+        let next = s
+            .on_job_submitted(spec, Instant::now(), 3, &mut Recorder::default())
+            .unwrap();
+        assert!(next > job, "job ids are never reused after a restart");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn a_second_coordinator_cannot_open_the_same_state_dir() {
         let dir = temp_dir("lock");
         let _first = Store::open(&dir).unwrap();

@@ -47,7 +47,8 @@ impl Outcome {
         self.ok &= part.ok;
         self.duration_s += part.duration_s;
         self.value = self.value.wrapping_add(part.value);
-        self.bytes += part.bytes;
+        // Untrusted worker input: never let it overflow.
+        self.bytes = self.bytes.saturating_add(part.bytes);
         self.status = self.status.max(part.status);
         if self.error.is_empty() {
             self.error.clone_from(&part.error);

@@ -16,6 +16,7 @@ use crate::settings::WorkerSettings;
 use crate::system;
 use anyhow::Context;
 use concur_core::Outcome;
+use concur_core::policy::HostPolicy;
 use concur_proto::convert::{strategy_from_i32, unit_result};
 use concur_proto::pb::{self, from_worker_message::Msg as Out, to_worker_message::Msg as In};
 use rand::Rng;
@@ -294,7 +295,11 @@ async fn run_assignment(
             urls: assign.fetch.into_iter().map(|u| u.url).collect(),
             http: HttpConfig {
                 timeout: Duration::from_millis(assign.fetch_timeout_ms.max(1)),
-                deny_private: assign.deny_private,
+                policy: Arc::new(HostPolicy {
+                    allow: assign.allow_hosts,
+                    deny: assign.deny_hosts,
+                    deny_private: assign.deny_private,
+                }),
             },
             max_body_bytes: assign.fetch_max_body_bytes,
         }

@@ -4,6 +4,7 @@
 //! implement it by recording them.
 
 use concur_core::plan::Unit;
+use concur_core::policy::HostPolicy;
 use concur_core::report::{JobState, ShardRow};
 use concur_core::{Attempt, JobId, JobSpec, Outcome, ShardId, Strategy, WorkerId};
 
@@ -31,8 +32,8 @@ pub struct Assignment {
     pub fetch_timeout_ms: u64,
     /// Body cap for fetch units.
     pub fetch_max_body_bytes: u64,
-    /// Fetch units must not reach private addresses (by name or redirect).
-    pub fetch_deny_private: bool,
+    /// Host rules fetch units must obey, also on redirects and after name resolution.
+    pub fetch_policy: HostPolicy,
     /// The work itself.
     pub units: Vec<Unit>,
 }
@@ -46,7 +47,7 @@ pub enum Persist {
         job_id: JobId,
         /// Its spec.
         spec: JobSpec,
-        /// Shard count chosen at submission (the plan is recomputed from it).
+        /// Shard count asked of the planner at submission (the plan is recomputed from it).
         shards: u32,
         /// Unix milliseconds at submission.
         submitted_unix_ms: u64,

@@ -196,10 +196,34 @@ impl Scheduler {
     /// A worker's stream broke or it went silent: its shards go back to the queue (or fail, past
     /// their retry limit). Unknown workers are ignored, so losing one twice is harmless.
     pub fn on_worker_lost(&mut self, worker: WorkerId, now: Instant, comm: &mut impl Comm) {
-        let Some(record) = self.workers.remove(&worker) else {
-            return;
-        };
-        self.free.remove(&(record.running.len() as u32, worker));
+        self.on_workers_lost(&[worker], now, comm);
+    }
+
+    /// Several workers lost at once (e.g. all found silent in one tick): every one of them leaves
+    /// the free set *before* their shards are re-queued, so a shard is never re-leased to a
+    /// worker that is about to be declared lost too (which would burn its retries at once).
+    pub fn on_workers_lost(&mut self, workers: &[WorkerId], now: Instant, comm: &mut impl Comm) {
+        let mut records = Vec::new();
+        for worker in workers {
+            if let Some(record) = self.workers.remove(worker) {
+                self.free.remove(&(record.running.len() as u32, *worker));
+                records.push((*worker, record));
+            }
+        }
+        for (worker, record) in records {
+            self.requeue_leases(worker, record, now, comm);
+        }
+        self.dispatch(now, comm);
+    }
+
+    /// Puts a lost worker's leased shards back in the queue (or gives them up past the limit).
+    fn requeue_leases(
+        &mut self,
+        worker: WorkerId,
+        record: WorkerRecord,
+        now: Instant,
+        comm: &mut impl Comm,
+    ) {
         // Re-queue in a stable order so retries are deterministic.
         let mut lost: Vec<_> = record.running.into_iter().collect();
         lost.sort_unstable();
@@ -233,7 +257,6 @@ impl Scheduler {
             }
             comm.job_changed(job_id);
         }
-        self.dispatch(now, comm);
     }
 
     /// Declares lost every worker silent for longer than the heartbeat timeout.
@@ -246,9 +269,7 @@ impl Scheduler {
             .map(|(id, _)| *id)
             .collect();
         silent.sort_unstable();
-        for id in &silent {
-            self.on_worker_lost(*id, now, comm);
-        }
+        self.on_workers_lost(&silent, now, comm);
         silent
     }
 
@@ -283,7 +304,8 @@ impl Scheduler {
         comm.persist(Persist::JobSubmitted {
             job_id: id,
             spec: spec.clone(),
-            shards: plans.len() as u32,
+            // The count asked of the planner, which gives the same plans again on restore.
+            shards,
             submitted_unix_ms: unix_ms,
         });
         let job = Job::new(id, spec, plans, now, unix_ms);
@@ -467,7 +489,10 @@ impl Scheduler {
             record.shards_done += 1;
         }
         self.free.remove(&(load, worker));
-        self.free.insert((load - 1, worker));
+        // A draining worker finishes what it has but takes nothing new.
+        if record.has_free_slot() {
+            self.free.insert((load - 1, worker));
+        }
     }
 
     /// Fails every unit of a shard that can no longer run, and finishes the job if it was last.
@@ -541,7 +566,11 @@ impl Scheduler {
                 concurrency: job.spec.concurrency,
                 fetch_timeout_ms,
                 fetch_max_body_bytes,
-                fetch_deny_private: self.config.host_policy.deny_private,
+                fetch_policy: if matches!(job.spec.workload, Workload::Fetch(_)) {
+                    self.config.host_policy.clone()
+                } else {
+                    HostPolicy::default()
+                },
                 units: shard_units(&job.spec.workload, &job.plans[shard_id as usize]),
             };
             let record = self.workers.get_mut(&worker).expect("free worker is known");

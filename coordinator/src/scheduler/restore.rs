@@ -14,7 +14,7 @@ pub struct RestoredJob {
     pub job_id: JobId,
     /// Its spec.
     pub spec: JobSpec,
-    /// The shard count chosen at submission.
+    /// The shard count asked of the planner at submission.
     pub shards: u32,
     /// Unix milliseconds at submission.
     pub submitted_unix_ms: u64,
@@ -49,12 +49,22 @@ impl Scheduler {
         for stored in jobs {
             let age = Duration::from_millis(now_unix_ms.saturating_sub(stored.submitted_unix_ms));
             let submitted_at = now.checked_sub(age).unwrap_or(now);
+            // Ids are never reused, even for a job that cannot be restored.
+            scheduler.next_job_id = scheduler.next_job_id.max(stored.job_id + 1);
             let plans = plan_shards(&stored.spec.workload, stored.shards);
-            if plans.len() != stored.shards as usize {
-                // The planner changed since the job was stored; its shards cannot be matched.
-                tracing::warn!(
+            let fits = stored.shard_states.iter().all(|shard| {
+                plans.get(shard.shard_id as usize).is_some_and(|plan| {
+                    shard
+                        .committed
+                        .as_ref()
+                        .is_none_or(|(_, outcomes)| outcomes.len() as u64 == plan.item_count)
+                })
+            });
+            if !fits {
+                // Stored shards that do not match the plan: a corrupt record or a planner change.
+                tracing::error!(
                     job_id = stored.job_id,
-                    "stored shard plan no longer matches; job skipped"
+                    "stored shards do not match the job's plan; job skipped"
                 );
                 continue;
             }
@@ -67,9 +77,6 @@ impl Scheduler {
             );
             for shard in stored.shard_states {
                 let index = shard.shard_id as usize;
-                if index >= job.shards.len() {
-                    continue;
-                }
                 job.shards[index].attempt = shard.attempt;
                 if let Some((row, outcomes)) = shard.committed {
                     job.shards[index].row = row;
@@ -100,7 +107,6 @@ impl Scheduler {
                     }
                 }
             }
-            scheduler.next_job_id = scheduler.next_job_id.max(stored.job_id + 1);
             scheduler.jobs.insert(stored.job_id, job);
         }
         scheduler

@@ -334,3 +334,58 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn workers_lost_in_the_same_tick_do_not_burn_a_shard_s_retries() {
+    let config = SchedulerConfig {
+        heartbeat_timeout: Duration::from_secs(5),
+        ..SchedulerConfig::default()
+    };
+    let mut s = Scheduler::new(config);
+    let mut comm = TestComm::default();
+    let t0 = Instant::now();
+    // Five workers, one busy with the only shard; then the coordinator stalls past the timeout.
+    let workers: Vec<_> = (0..5)
+        .map(|_| s.on_worker_attached(info(1), t0, &mut comm))
+        .collect();
+    let job = s
+        .on_job_submitted(sum_job("0..5", 1), t0, 0, &mut comm)
+        .unwrap();
+    let lost = s.on_tick(t0 + Duration::from_secs(10), &mut comm);
+    assert_eq!(lost, workers);
+    let progress = s.job_progress(job, t0).unwrap();
+    assert!(
+        !progress.state.is_final(),
+        "one stall must not fail the job: {progress:?}"
+    );
+    // The shard waits for a live worker and then completes.
+    let w = s.on_worker_attached(info(1), t0 + Duration::from_secs(10), &mut comm);
+    let (worker, assignment) = comm.assigned.pop().unwrap();
+    assert_eq!(worker, w);
+    assert_eq!(assignment.lease.attempt, 2, "one loss, one retry");
+    assert_eq!(
+        complete(&mut s, &mut comm, w, &assignment),
+        Disposition::Accepted
+    );
+    assert_exact(&s, job);
+}
+
+#[test]
+fn a_draining_worker_gets_no_new_shard_when_it_finishes_one() {
+    let mut s = Scheduler::new(SchedulerConfig::default());
+    let mut comm = TestComm::default();
+    let now = Instant::now();
+    let a = s.on_worker_attached(info(1), now, &mut comm);
+    s.on_job_submitted(sum_job("0..4", 2), now, 0, &mut comm)
+        .unwrap();
+    let (_, first) = comm.assigned.pop().unwrap();
+    s.on_worker_draining(a).unwrap();
+    complete(&mut s, &mut comm, a, &first);
+    assert!(
+        comm.assigned.is_empty(),
+        "the second shard went to a draining worker"
+    );
+    assert_eq!(s.list_workers(now)[0].state, "draining");
+    let b = s.on_worker_attached(info(1), now, &mut comm);
+    assert_eq!(comm.assigned.pop().unwrap().0, b);
+}

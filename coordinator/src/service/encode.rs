@@ -21,7 +21,9 @@ pub(crate) fn assignment(assignment: &Assignment) -> pb::AssignShard {
         concurrency: assignment.concurrency,
         fetch_timeout_ms: assignment.fetch_timeout_ms,
         fetch_max_body_bytes: assignment.fetch_max_body_bytes,
-        deny_private: assignment.fetch_deny_private,
+        deny_private: assignment.fetch_policy.deny_private,
+        allow_hosts: assignment.fetch_policy.allow.clone(),
+        deny_hosts: assignment.fetch_policy.deny.clone(),
         ..pb::AssignShard::default()
     };
     for unit in &assignment.units {

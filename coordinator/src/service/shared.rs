@@ -44,6 +44,10 @@ pub(crate) struct State {
     watchers: HashMap<JobId, watch::Sender<JobProgress>>,
     /// Durable state; `None` keeps everything in memory (local mode).
     store: Option<Store>,
+    /// Events whose transaction failed, retried (in order) before the next ones.
+    unstored: Vec<Persist>,
+    /// Set once shutdown began: streams closing then are not worker losses.
+    shutting_down: bool,
 }
 
 /// Collects the scheduler's effects during one event.
@@ -117,6 +121,8 @@ impl Shared {
                 lost: HashMap::new(),
                 watchers: HashMap::new(),
                 store,
+                unstored: Vec::new(),
+                shutting_down: false,
             }),
             config,
         })
@@ -169,6 +175,11 @@ impl Shared {
 
     /// The worker's stream ended: re-queue its shards.
     pub(crate) fn detach_worker(&self, worker: WorkerId) {
+        if self.lock().shutting_down {
+            // Every stream closes at shutdown; re-leasing shards to workers that are about to
+            // detach too would only burn their retries. A restart re-queues them instead.
+            return;
+        }
         self.apply(|scheduler, outbox, now| scheduler.on_worker_lost(worker, now, outbox));
         let mut state = self.lock();
         state.workers.remove(&worker);
@@ -224,6 +235,7 @@ impl Shared {
     /// Ends every worker stream and watch, so graceful shutdown can complete.
     pub fn shutdown(&self) {
         let mut state = self.lock();
+        state.shutting_down = true;
         state.workers.clear();
         state.lost.clear();
         state.watchers.clear();
@@ -235,13 +247,18 @@ impl State {
     /// outbox is full or closed is lost. If storing fails, no `ShardAccepted` goes out.
     fn deliver(&mut self, mut outbox: Outbox, now: Instant) {
         loop {
-            if let Some(store) = &mut self.store
-                && let Err(e) = store.apply(&outbox.persist)
-            {
-                tracing::error!(cause = %e, "cannot store state; results stay unacknowledged");
-                outbox
-                    .messages
-                    .retain(|(_, msg)| !matches!(msg, Msg::Accepted(_)));
+            if let Some(store) = &mut self.store {
+                // Events that failed to store before go first: the database must never see a
+                // later event (a job finished) without the earlier ones (its shards committed).
+                let mut batch = std::mem::take(&mut self.unstored);
+                batch.append(&mut outbox.persist);
+                if let Err(e) = store.apply(&batch) {
+                    tracing::error!(cause = %e, events = batch.len(), "cannot store state; will retry, results stay unacknowledged");
+                    outbox
+                        .messages
+                        .retain(|(_, msg)| !matches!(msg, Msg::Accepted(_)));
+                    self.unstored = batch;
+                }
             }
             outbox.persist.clear();
             let mut stuck = Vec::new();

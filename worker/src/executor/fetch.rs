@@ -5,9 +5,9 @@
 
 use super::HttpConfig;
 use concur_core::Outcome;
-use concur_core::policy::is_private;
+use concur_core::policy::{HostPolicy, is_private};
 use std::io::Read;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -38,30 +38,16 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
-/// Whether a redirect may go to `url`: IP-literal hosts skip DNS, so they are checked here.
-fn redirect_allowed(url: &reqwest::Url, deny_private: bool) -> bool {
-    if !deny_private {
-        return true;
-    }
-    match url.host_str() {
-        Some(host) => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .map_or(true, |ip| !is_private(ip)),
-        None => false,
-    }
-}
-
-fn redirect_policy(deny_private: bool) -> reqwest::redirect::Policy {
+/// Every redirect hop obeys the same host rules as the submitted URL (IP literals skip DNS, so
+/// `deny_private` must be checked here too).
+fn redirect_policy(policy: Arc<HostPolicy>) -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() >= MAX_REDIRECTS {
-            attempt.error("too many redirects")
-        } else if !redirect_allowed(attempt.url(), deny_private) {
-            attempt
-                .error("redirect to a private or loopback address, which this coordinator denies")
-        } else {
-            attempt.follow()
+            return attempt.error("too many redirects");
+        }
+        match policy.check(attempt.url().as_str()) {
+            Ok(()) => attempt.follow(),
+            Err(refused) => attempt.error(format!("redirect refused: {refused}")),
         }
     })
 }
@@ -87,8 +73,8 @@ pub(crate) fn blocking_client(http: &HttpConfig) -> Result<reqwest::blocking::Cl
         .timeout(http.timeout)
         .connect_timeout(http.timeout.min(Duration::from_secs(10)))
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
-        .redirect(redirect_policy(http.deny_private));
-    if http.deny_private {
+        .redirect(redirect_policy(http.policy.clone()));
+    if http.policy.deny_private {
         builder = builder.dns_resolver(Arc::new(PublicOnly));
     }
     builder
@@ -106,8 +92,8 @@ pub(crate) fn async_client(http: &HttpConfig) -> Result<reqwest::Client, String>
         .timeout(http.timeout)
         .connect_timeout(http.timeout.min(Duration::from_secs(10)))
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
-        .redirect(redirect_policy(http.deny_private));
-    if http.deny_private {
+        .redirect(redirect_policy(http.policy.clone()));
+    if http.policy.deny_private {
         builder = builder.dns_resolver(Arc::new(PublicOnly));
     }
     builder
@@ -246,15 +232,45 @@ impl BlockingFetcher {
 mod tests {
     use super::*;
 
+    /// Serves one redirect to `location`, then plain answers, on a loopback port.
+    fn redirecting_server(location: &'static str) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten().take(4) {
+                let mut stream = stream;
+                let mut buffer = [0u8; 1024];
+                let _ = std::io::Read::read(&mut stream, &mut buffer);
+                let answer = format!(
+                    "HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = std::io::Write::write_all(&mut stream, answer.as_bytes());
+            }
+        });
+        port
+    }
+
     #[test]
-    fn redirects_to_private_literals_are_refused_only_when_asked() {
-        let private = reqwest::Url::parse("http://169.254.169.254/latest").unwrap();
-        let v6 = reqwest::Url::parse("http://[::1]:8080/").unwrap();
-        let public = reqwest::Url::parse("https://example.com/").unwrap();
-        assert!(!redirect_allowed(&private, true));
-        assert!(!redirect_allowed(&v6, true));
-        assert!(redirect_allowed(&public, true));
-        assert!(redirect_allowed(&private, false));
+    fn redirects_obey_the_host_rules() {
+        let port = redirecting_server("http://169.254.169.254/latest/meta-data");
+        let url = format!("http://127.0.0.1:{port}/");
+        let policy = HostPolicy {
+            allow: Vec::new(),
+            deny: vec!["169.254.169.254".into()],
+            deny_private: false,
+        };
+        let http = HttpConfig {
+            timeout: Duration::from_secs(5),
+            policy: Arc::new(policy),
+        };
+        let outcome = fetch_blocking(&blocking_client(&http).unwrap(), &url, 1024);
+        assert!(!outcome.ok);
+        assert!(
+            outcome.error.contains("redirect refused"),
+            "{}",
+            outcome.error
+        );
+        assert!(outcome.error.contains("denied"), "{}", outcome.error);
     }
 
     #[test]
@@ -276,13 +292,16 @@ mod tests {
         let url = format!("http://localhost:{port}/");
         let open = HttpConfig {
             timeout: Duration::from_secs(5),
-            deny_private: false,
+            policy: Arc::new(HostPolicy::default()),
         };
         let outcome = fetch_blocking(&blocking_client(&open).unwrap(), &url, 1024);
         assert!(outcome.ok, "{outcome:?}");
         let denied = HttpConfig {
-            deny_private: true,
-            ..open
+            policy: Arc::new(HostPolicy {
+                deny_private: true,
+                ..HostPolicy::default()
+            }),
+            ..open.clone()
         };
         let outcome = fetch_blocking(&blocking_client(&denied).unwrap(), &url, 1024);
         assert!(!outcome.ok);

@@ -12,19 +12,20 @@ mod pool;
 
 pub use cpu::process_cpu_seconds;
 
+use concur_core::policy::HostPolicy;
 use concur_core::{Outcome, Strategy};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 /// How fetch requests are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
     /// Per-request timeout.
     pub timeout: Duration,
-    /// Refuse to connect to loopback, private and link-local addresses, even through a public
-    /// name or a redirect (the coordinator's `--deny-private`).
-    pub deny_private: bool,
+    /// The coordinator's host rules, enforced again here on every redirect hop; with
+    /// `deny_private`, names resolving to private addresses are refused too.
+    pub policy: Arc<HostPolicy>,
 }
 
 /// The units of one shard.
