@@ -1,0 +1,131 @@
+//! Shell scripts: syntax, shellcheck, usage errors, the secret generator.
+
+use super::*;
+
+#[test]
+fn shell_scripts_parse_and_pass_shellcheck() {
+    let scripts = files_with(&deploy_dir(), ".sh");
+    assert!(scripts.len() >= 3, "lab.sh, ssh-workers.sh, gen-secrets.sh");
+    let shellcheck = require_tool("shellcheck", "shellcheck");
+    for script in &scripts {
+        let text = read(script);
+        assert!(
+            text.starts_with("#!/usr/bin/env bash\n"),
+            "{}",
+            script.display()
+        );
+        assert!(
+            text.contains("\nset -euo pipefail\n"),
+            "{} runs in strict mode",
+            script.display()
+        );
+        let ran = run({
+            let mut c = Command::new("bash");
+            c.arg("-n").arg(script);
+            c
+        });
+        assert_eq!(ran.code, 0, "bash -n {}: {}", script.display(), ran.text());
+        let ran = run({
+            let mut c = Command::new(&shellcheck);
+            c.arg(script);
+            c
+        });
+        assert_eq!(
+            ran.code,
+            0,
+            "shellcheck {}:\n{}",
+            script.display(),
+            ran.text()
+        );
+    }
+}
+
+fn launcher_alone(args: &[&str]) -> Ran {
+    let mut c = Command::new("bash");
+    c.arg(deploy_dir().join("ssh-workers.sh"))
+        .args(args)
+        .env_remove("CONCUR_COORDINATOR")
+        .env_remove("CONCUR_WORKER_TOKEN");
+    run(c)
+}
+
+#[test]
+fn ssh_launcher_rejects_bad_usage_with_exit_code_2() {
+    let cases: [(&[&str], &str); 7] = [
+        (&[], "Usage"),
+        (&["frob", "h1"], "unknown command 'frob'"),
+        (&["start"], "name at least one host"),
+        (&["start", "h1"], "give --coordinator"),
+        (
+            &["-c", "http://x:1", "--slots", "0", "start", "h1"],
+            "--slots",
+        ),
+        (&["stop", "-oops", "h1"], "unknown option -oops"),
+        (
+            &[
+                "-c",
+                "http://x:1",
+                "--token-file",
+                "/nonexistent",
+                "start",
+                "h1",
+            ],
+            "cannot read token file",
+        ),
+    ];
+    for (args, message) in cases {
+        let ran = launcher_alone(args);
+        assert_eq!(ran.code, 2, "{args:?}: {}", ran.text());
+        assert!(
+            ran.stderr.contains(message) || ran.stderr.contains(&message.to_lowercase()),
+            "{args:?} should say {message:?}: {}",
+            ran.text()
+        );
+    }
+    let help = launcher_alone(&["--help"]);
+    for command in ["start", "stop", "status", "--coordinator", "--token-file"] {
+        assert!(help.stderr.contains(command), "help names {command}");
+    }
+}
+
+#[test]
+fn gen_secrets_writes_two_fresh_tokens_and_keeps_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new("gen-secrets");
+    let dir = scratch.join("secrets");
+    let generate = |force: bool| {
+        let mut c = Command::new("bash");
+        c.arg(deploy_dir().join("gen-secrets.sh"));
+        if force {
+            c.arg("--force");
+        }
+        run({
+            c.arg(&dir);
+            c
+        })
+    };
+    let ran = generate(false);
+    assert_eq!(ran.code, 0, "{}", ran.text());
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "only its owner may enter the directory");
+    let client = read(&dir.join("client-token"));
+    let worker = read(&dir.join("worker-token"));
+    for token in [&client, &worker] {
+        assert_eq!(token.len(), 64, "{token:?}");
+        assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{token:?}");
+    }
+    assert_ne!(client, worker);
+    assert_eq!(generate(false).code, 0);
+    assert_eq!(
+        read(&dir.join("client-token")),
+        client,
+        "kept without --force"
+    );
+    assert_eq!(generate(true).code, 0);
+    assert_ne!(
+        read(&dir.join("client-token")),
+        client,
+        "replaced with --force"
+    );
+    assert_eq!(generate(false).code, 0);
+}
