@@ -34,6 +34,10 @@ pub struct CoordinatorOpts {
     /// How often workers send heartbeats [default: 1s].
     #[arg(long, value_parser = humantime::parse_duration)]
     pub heartbeat_interval: Option<Duration>,
+    /// Revoke and re-queue a shard leased longer than this, even if its worker still
+    /// heartbeats (a hung executor) [default: no deadline].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub lease_timeout: Option<Duration>,
     /// Directory of the durable state (SQLite) [default: $XDG_STATE_HOME/concur or ~/.local/state/concur].
     #[arg(long, env = "CONCUR_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
@@ -94,6 +98,7 @@ struct FileSettings {
     listen: Option<String>,
     heartbeat_timeout: Option<String>,
     heartbeat_interval: Option<String>,
+    lease_timeout: Option<String>,
     state_dir: Option<PathBuf>,
     in_memory: Option<bool>,
     token_file: Option<PathBuf>,
@@ -154,6 +159,11 @@ impl CoordinatorOpts {
             (Some(d), _) => d,
             (None, Some(text)) => duration(text, "heartbeat_interval")?,
             (None, None) => Duration::from_secs(1),
+        };
+        let lease_timeout = match (self.lease_timeout, &file.lease_timeout) {
+            (Some(d), _) => Some(d),
+            (None, Some(text)) => Some(duration(text, "lease_timeout")?),
+            (None, None) => None,
         };
         anyhow::ensure!(
             heartbeat_interval < heartbeat_timeout,
@@ -237,6 +247,7 @@ impl CoordinatorOpts {
                         .or(file.max_active_jobs)
                         .unwrap_or(DEFAULT_MAX_ACTIVE_JOBS),
                     host_policy,
+                    lease_timeout,
                 },
                 heartbeat_interval,
                 state_dir,

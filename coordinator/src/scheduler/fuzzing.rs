@@ -56,7 +56,10 @@ fn honest(assignment: &Assignment) -> Vec<(u32, Outcome)> {
 /// Applies the events encoded in `data`; panics if an invariant breaks.
 pub fn drive(data: &[u8]) {
     let mut bytes = Bytes(data.iter());
-    let mut s = Scheduler::new(SchedulerConfig::default());
+    let mut s = Scheduler::new(SchedulerConfig {
+        lease_timeout: Some(Duration::from_secs(30)),
+        ..SchedulerConfig::default()
+    });
     let mut comm = Recorder::default();
     let mut now = Instant::now();
     let mut workers: Vec<u64> = Vec::new();

@@ -4,7 +4,7 @@ use super::job::Job;
 use super::worker::WorkerRecord;
 use super::{Comm, LeaseKey, Persist, Scheduler};
 use concur_core::{Outcome, ShardId, WorkerId};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 impl Scheduler {
     /// A worker's stream broke or it went silent: its shards go back to the queue (or fail, past
@@ -84,7 +84,62 @@ impl Scheduler {
             .collect();
         silent.sort_unstable();
         self.on_workers_lost(&silent, now, comm);
+        if let Some(deadline) = self.config.lease_timeout {
+            self.revoke_expired_leases(deadline, now, comm);
+        }
         silent
+    }
+
+    /// Revokes leases older than `deadline`: the worker is told to stop, the shard is
+    /// re-queued (counting as a retry). Scans only running shards, at most the slots in use.
+    fn revoke_expired_leases(&mut self, deadline: Duration, now: Instant, comm: &mut impl Comm) {
+        let mut expired = Vec::new();
+        for (worker, record) in &self.workers {
+            for &(job_id, shard_id) in &record.running {
+                let lease = self
+                    .jobs
+                    .get(&job_id)
+                    .and_then(|job| job.shards[shard_id as usize].lease);
+                if let Some(lease) =
+                    lease.filter(|l| now.saturating_duration_since(l.leased_at) > deadline)
+                {
+                    expired.push((*worker, job_id, shard_id, lease.attempt));
+                }
+            }
+        }
+        expired.sort_unstable();
+        for (worker, job_id, shard_id, attempt) in expired {
+            let key = LeaseKey {
+                job_id,
+                shard_id,
+                attempt,
+            };
+            comm.cancel(worker, key, "lease timed out");
+            // Presumed hung: it keeps its connection but gets no new shards.
+            if let Some(record) = self.workers.get_mut(&worker) {
+                record.stalled = true;
+            }
+            self.release_slot(worker, job_id, shard_id, false);
+            let Some(job) = self.jobs.get_mut(&job_id) else {
+                continue;
+            };
+            let shard = &mut job.shards[shard_id as usize];
+            shard.lease = None;
+            shard.buffer = Vec::new();
+            shard.retries += 1;
+            job.shards_running -= 1;
+            if shard.retries > job.max_retries {
+                let error = format!(
+                    "lease timed out after {deadline:?}; retry limit {} reached",
+                    job.max_retries
+                );
+                Self::give_up_shard(job, shard_id as usize, &error, now, comm);
+            } else {
+                self.pending.push_front((job_id, shard_id));
+            }
+            comm.job_changed(job_id);
+        }
+        self.dispatch(now, comm);
     }
 
     /// Fails every unit of a shard that can no longer run, and finishes the job if it was last.

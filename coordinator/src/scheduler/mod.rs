@@ -51,6 +51,9 @@ pub struct SchedulerConfig {
     pub max_active_jobs: u32,
     /// Hosts fetch jobs may target.
     pub host_policy: HostPolicy,
+    /// A lease older than this is revoked and its shard re-queued, even from a worker that
+    /// still heartbeats (a hung executor); `None` = no deadline.
+    pub lease_timeout: Option<Duration>,
 }
 
 /// Unfinished jobs accepted at once when not configured.
@@ -63,6 +66,7 @@ impl Default for SchedulerConfig {
             heartbeat_timeout: Duration::from_secs(5),
             max_active_jobs: DEFAULT_MAX_ACTIVE_JOBS,
             host_policy: HostPolicy::default(),
+            lease_timeout: None,
         }
     }
 }
@@ -166,6 +170,7 @@ impl Scheduler {
                 last_seen: now,
                 shards_done: 0,
                 draining: false,
+                stalled: false,
             },
         );
         self.free.insert((0, id));
@@ -398,7 +403,13 @@ impl Scheduler {
     }
 
     /// Frees one slot of `worker` after its shard ended.
-    fn release_slot(&mut self, worker: WorkerId, job_id: JobId, shard_id: ShardId, done: bool) {
+    pub(super) fn release_slot(
+        &mut self,
+        worker: WorkerId,
+        job_id: JobId,
+        shard_id: ShardId,
+        done: bool,
+    ) {
         let Some(record) = self.workers.get_mut(&worker) else {
             return;
         };

@@ -371,6 +371,47 @@ fn workers_lost_in_the_same_tick_do_not_burn_a_shard_s_retries() {
 }
 
 #[test]
+fn a_lease_past_its_deadline_is_revoked_and_re_run_elsewhere() {
+    let config = SchedulerConfig {
+        lease_timeout: Some(Duration::from_secs(60)),
+        ..SchedulerConfig::default()
+    };
+    let mut s = Scheduler::new(config);
+    let mut comm = TestComm::default();
+    let t0 = Instant::now();
+    let hung = s.on_worker_attached(info(1), t0, &mut comm);
+    let job = s
+        .on_job_submitted(sum_job("0..6", 1), t0, 0, &mut comm)
+        .unwrap();
+    let (_, first) = comm.assigned.pop().unwrap();
+    // It keeps heartbeating but never finishes.
+    let later = t0 + Duration::from_secs(61);
+    s.on_heartbeat(hung, later).unwrap();
+    let other = s.on_worker_attached(info(1), later, &mut comm);
+    assert!(
+        comm.assigned.is_empty(),
+        "nothing to lease before the deadline check"
+    );
+    s.on_tick(later, &mut comm);
+    assert!(
+        comm.cancelled.contains(&(hung, first.lease)),
+        "the hung worker is told to stop"
+    );
+    let (worker, second) = comm.assigned.pop().unwrap();
+    assert_eq!((worker, second.lease.attempt), (other, 2));
+    assert_eq!(s.list_workers(later)[0].state, "stalled");
+    assert_eq!(
+        complete(&mut s, &mut comm, hung, &first),
+        Disposition::Discarded
+    );
+    assert_eq!(
+        complete(&mut s, &mut comm, other, &second),
+        Disposition::Accepted
+    );
+    assert_exact(&s, job);
+}
+
+#[test]
 fn a_draining_worker_gets_no_new_shard_when_it_finishes_one() {
     let mut s = Scheduler::new(SchedulerConfig::default());
     let mut comm = TestComm::default();

@@ -30,18 +30,21 @@ pub(crate) struct WorkerRecord {
     pub(crate) shards_done: u64,
     /// Shutting down: finishes its shards but gets no new ones.
     pub(crate) draining: bool,
+    /// Held a lease past the lease timeout: presumed hung, gets no new shards.
+    pub(crate) stalled: bool,
 }
 
 impl WorkerRecord {
     pub(crate) fn has_free_slot(&self) -> bool {
-        !self.draining && (self.running.len() as u32) < self.info.slots
+        !self.draining && !self.stalled && (self.running.len() as u32) < self.info.slots
     }
 
     pub(crate) fn state(&self) -> &'static str {
-        match (self.draining, self.running.is_empty()) {
-            (true, _) => "draining",
-            (false, true) => "idle",
-            (false, false) => "busy",
+        match (self.draining, self.stalled, self.running.is_empty()) {
+            (true, _, _) => "draining",
+            (false, true, _) => "stalled",
+            (false, false, true) => "idle",
+            (false, false, false) => "busy",
         }
     }
 }
@@ -57,7 +60,7 @@ pub struct WorkerView {
     pub running: u32,
     /// Seconds since its last message.
     pub last_heartbeat_s: f64,
-    /// `idle`, `busy` or `draining`.
+    /// `idle`, `busy`, `draining` or `stalled`.
     pub state: &'static str,
     /// Shards it finished.
     pub shards_done: u64,
