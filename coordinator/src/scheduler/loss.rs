@@ -3,7 +3,7 @@
 use super::job::Job;
 use super::worker::WorkerRecord;
 use super::{Comm, LeaseKey, Persist, Scheduler};
-use concur_core::{Outcome, ShardId, WorkerId};
+use concur_core::{JobId, Outcome, ShardId, WorkerId};
 use std::time::{Duration, Instant};
 
 impl Scheduler {
@@ -42,35 +42,50 @@ impl Scheduler {
         let mut lost: Vec<_> = record.running.into_iter().collect();
         lost.sort_unstable();
         for (job_id, shard_id) in lost.into_iter().rev() {
-            let Some(job) = self.jobs.get_mut(&job_id) else {
-                continue;
-            };
-            let shard = &mut job.shards[shard_id as usize];
-            if shard.lease.is_none_or(|lease| lease.worker != worker) {
-                continue;
-            }
-            let key = LeaseKey {
-                job_id,
-                shard_id,
-                attempt: shard.attempt,
-            };
             // If it is only silent, not dead, it must not go on with (or report) this lease.
-            comm.cancel(worker, key, "lease lost: worker declared lost");
-            shard.lease = None;
-            shard.buffer = Vec::new();
-            shard.retries += 1;
-            job.shards_running -= 1;
-            if shard.retries > job.max_retries {
-                let error = format!(
-                    "worker lost {} times; retry limit {} reached",
-                    shard.retries, job.max_retries
-                );
-                Self::give_up_shard(job, shard_id as usize, &error, now, comm);
-            } else {
-                self.pending.push_front((job_id, shard_id));
-            }
-            comm.job_changed(job_id);
+            self.revoke_lease(worker, job_id, shard_id, "worker declared lost", now, comm);
         }
+    }
+
+    /// Ends `worker`'s current lease of a shard: the worker is told to drop it, and the shard is
+    /// re-queued at the front as a retry, or given up past the job's retry limit. Does nothing
+    /// if `worker` no longer holds the lease.
+    fn revoke_lease(
+        &mut self,
+        worker: WorkerId,
+        job_id: JobId,
+        shard_id: ShardId,
+        reason: &str,
+        now: Instant,
+        comm: &mut impl Comm,
+    ) {
+        let Some(job) = self.jobs.get_mut(&job_id) else {
+            return;
+        };
+        let shard = &mut job.shards[shard_id as usize];
+        if shard.lease.is_none_or(|lease| lease.worker != worker) {
+            return;
+        }
+        let key = LeaseKey {
+            job_id,
+            shard_id,
+            attempt: shard.attempt,
+        };
+        comm.cancel(worker, key, &format!("lease lost: {reason}"));
+        shard.lease = None;
+        shard.buffer = Vec::new();
+        shard.retries += 1;
+        job.shards_running -= 1;
+        if shard.retries > job.max_retries {
+            let error = format!(
+                "lease lost {} times ({reason}); retry limit {} reached",
+                shard.retries, job.max_retries
+            );
+            Self::give_up_shard(job, shard_id as usize, &error, now, comm);
+        } else {
+            self.pending.push_front((job_id, shard_id));
+        }
+        comm.job_changed(job_id);
     }
 
     /// Declares lost every worker silent for longer than the heartbeat timeout.
@@ -96,48 +111,25 @@ impl Scheduler {
         let mut expired = Vec::new();
         for (worker, record) in &self.workers {
             for &(job_id, shard_id) in &record.running {
-                let lease = self
+                let expired_lease = self
                     .jobs
                     .get(&job_id)
-                    .and_then(|job| job.shards[shard_id as usize].lease);
-                if let Some(lease) =
-                    lease.filter(|l| now.saturating_duration_since(l.leased_at) > deadline)
-                {
-                    expired.push((*worker, job_id, shard_id, lease.attempt));
+                    .and_then(|job| job.shards[shard_id as usize].lease)
+                    .is_some_and(|l| now.saturating_duration_since(l.leased_at) > deadline);
+                if expired_lease {
+                    expired.push((*worker, job_id, shard_id));
                 }
             }
         }
         expired.sort_unstable();
-        for (worker, job_id, shard_id, attempt) in expired {
-            let key = LeaseKey {
-                job_id,
-                shard_id,
-                attempt,
-            };
-            comm.cancel(worker, key, "lease timed out");
+        for (worker, job_id, shard_id) in expired {
             // Presumed hung: it keeps its connection but gets no new shards.
             if let Some(record) = self.workers.get_mut(&worker) {
                 record.stalled = true;
             }
+            let reason = format!("lease timed out after {deadline:?}");
+            self.revoke_lease(worker, job_id, shard_id, &reason, now, comm);
             self.release_slot(worker, job_id, shard_id, false);
-            let Some(job) = self.jobs.get_mut(&job_id) else {
-                continue;
-            };
-            let shard = &mut job.shards[shard_id as usize];
-            shard.lease = None;
-            shard.buffer = Vec::new();
-            shard.retries += 1;
-            job.shards_running -= 1;
-            if shard.retries > job.max_retries {
-                let error = format!(
-                    "lease timed out after {deadline:?}; retry limit {} reached",
-                    job.max_retries
-                );
-                Self::give_up_shard(job, shard_id as usize, &error, now, comm);
-            } else {
-                self.pending.push_front((job_id, shard_id));
-            }
-            comm.job_changed(job_id);
         }
         self.dispatch(now, comm);
     }
