@@ -20,9 +20,9 @@ impl std::fmt::Debug for Token {
 /// Why a token cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// Empty or whitespace only.
-    #[error("{0} is empty")]
-    Empty(String),
+    /// Empty, or characters that cannot travel in an HTTP header.
+    #[error("{0}")]
+    Invalid(String),
     /// Unreadable token file.
     #[error("cannot read token file {path}: {source}")]
     File {
@@ -31,9 +31,6 @@ pub enum TokenError {
         /// The cause.
         source: std::io::Error,
     },
-    /// Characters that cannot travel in an HTTP header.
-    #[error("{0} contains characters that cannot be sent in a header (use printable ASCII)")]
-    NotPrintable(String),
 }
 
 impl Token {
@@ -42,14 +39,9 @@ impl Token {
     /// # Errors
     /// Empty, or not printable ASCII. `what` names the source in the message.
     pub fn new(text: &str, what: &str) -> Result<Self, TokenError> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(TokenError::Empty(what.to_string()));
-        }
-        if !text.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-            return Err(TokenError::NotPrintable(what.to_string()));
-        }
-        Ok(Self(text.to_string()))
+        concur_core::token::token_text(text, what)
+            .map(|text| Self(text.to_string()))
+            .map_err(TokenError::Invalid)
     }
 
     /// A token read from a file.

@@ -8,6 +8,7 @@
 //! - [`policy`]: which hosts fetch jobs may target.
 //! - [`plan`]: splitting a job's items into shards (and a huge n into sub-ranges).
 //! - [`outcome`]: results of units and items.
+//! - [`token`]: what makes a usable shared-secret token.
 //! - [`report`]: the job report and its parallelism arithmetic.
 //! - [`fit`]: Amdahl and USL fits of measured speedups, medians and spreads.
 //! - [`error`]: why a job specification was refused.
@@ -21,6 +22,7 @@ pub mod policy;
 pub mod report;
 pub mod spec;
 pub mod strategy;
+pub mod token;
 pub mod workload;
 
 pub use error::{SpecError, SpecResult};

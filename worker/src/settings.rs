@@ -136,12 +136,7 @@ pub fn load_token(
         ),
         (None, None) => return Ok(None),
     };
-    let text = text.trim();
-    anyhow::ensure!(!text.is_empty(), "{source} is empty");
-    anyhow::ensure!(
-        text.bytes().all(|b| (0x21..=0x7e).contains(&b)),
-        "{source} contains characters that cannot be sent in a header (use printable ASCII)"
-    );
+    let text = concur_core::token::token_text(&text, &source).map_err(anyhow::Error::msg)?;
     Ok(Some(Secret(text.to_string())))
 }
 
