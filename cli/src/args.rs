@@ -55,20 +55,20 @@ pub(crate) enum OutputFormat {
 pub(crate) enum Command {
     /// Submit a job (runs a local cluster when no coordinator is given).
     Submit(SubmitOpts),
-    /// Show a job's report.
+    /// Show a job's report: summary, shards and items (streamed, in constant memory).
     #[command(
-        after_help = "Examples:\n  concur-cli --coordinator http://127.0.0.1:7070 job 3\n  concur-cli job 3 --wait --output json   # with CONCUR_COORDINATOR set"
+        after_help = "Examples:\n  concur-cli --coordinator http://127.0.0.1:7070 job 3\n  concur-cli job 3 --wait --output json   # with CONCUR_COORDINATOR set\n  concur-cli job 3 --items failed         # every failed item, one per line\n  concur-cli --output json job 3 --items none   # summary and shards only"
     )]
     Job(JobShowOpts),
     /// Run the reference scenarios (threads, async, processes on I/O and CPU jobs) and compare.
     Demo(crate::demo::DemoOpts),
     /// Run a job over a matrix of processes, strategies and concurrency; fit, chart, recommend.
     Compare(crate::compare::CompareOpts),
-    /// List the coordinator's jobs.
+    /// List the coordinator's jobs (the most recent first, oldest printed first).
     #[command(
-        after_help = "Example:\n  concur-cli --coordinator http://127.0.0.1:7070 jobs --output json"
+        after_help = "Examples:\n  concur-cli --coordinator http://127.0.0.1:7070 jobs --output json\n  concur-cli jobs --state running,pending\n  concur-cli jobs --state failed --limit 5"
     )]
-    Jobs,
+    Jobs(JobListOpts),
     /// List the workers attached to the coordinator.
     #[command(
         after_help = "Example:\n  concur-cli --coordinator http://127.0.0.1:7070 workers   # host, slots, load, state, version, last heartbeat"
@@ -79,6 +79,11 @@ pub(crate) enum Command {
         after_help = "Example:\n  concur-cli --coordinator http://127.0.0.1:7070 cancel 3   # running shards stop on their workers"
     )]
     Cancel(JobCancelOpts),
+    /// Delete a finished job and its results from the coordinator.
+    #[command(
+        after_help = "Example:\n  concur-cli --coordinator http://127.0.0.1:7070 delete 3\n\nFinished jobs are also forgotten on their own: see concur-coordinator --retain-jobs and --retain-for."
+    )]
+    Delete(JobDeleteOpts),
     /// The local site simulator, a stand-in for the internet.
     Sites {
         #[command(subcommand)]
@@ -183,13 +188,53 @@ pub(crate) fn parse_strategy(text: &str) -> Result<Strategy, String> {
 pub(crate) struct JobShowOpts {
     /// The job's id.
     pub(crate) job_id: u64,
-    /// Wait until the job finishes.
+    /// Wait until the job finishes (following it across coordinator restarts).
     #[arg(long)]
     pub(crate) wait: bool,
+    /// Which items to list: all, ok, failed, unfinished or none [default: JSON all; human the
+    /// failures and a sample].
+    #[arg(long, value_enum)]
+    pub(crate) items: Option<ItemsShown>,
+}
+
+/// Which of a job's items a report lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ItemsShown {
+    /// Every item.
+    All,
+    /// Items that succeeded.
+    Ok,
+    /// Items that failed.
+    Failed,
+    /// Items not finished: waiting, running, or never run (a cancelled job).
+    Unfinished,
+    /// No items: the summary and shards only.
+    None,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobListOpts {
+    /// Only jobs in these states (comma-separated or repeated): pending, running, succeeded,
+    /// failed, cancelled.
+    #[arg(long, value_delimiter = ',', value_parser = parse_state)]
+    pub(crate) state: Vec<concur_core::report::JobState>,
+    /// The most recent jobs to list at most (0 = all).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: u32,
+}
+
+fn parse_state(text: &str) -> Result<concur_core::report::JobState, String> {
+    text.parse()
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct JobCancelOpts {
+    /// The job's id.
+    pub(crate) job_id: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobDeleteOpts {
     /// The job's id.
     pub(crate) job_id: u64,
 }

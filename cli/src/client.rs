@@ -28,8 +28,10 @@ pub(crate) fn configure(
     token: Option<String>,
     tls_ca: Option<&std::path::Path>,
 ) -> Result<(), CliError> {
-    let token = concur_worker::settings::load_token(token, None, "--token / CONCUR_TOKEN")
-        .and_then(|t| t.map(|t| BearerToken::new(Some(&t))).transpose())
+    let token = concur_core::token::load_token(token, None, "--token / CONCUR_TOKEN")
+        .map_err(CliError::Input)?
+        .map(|t| BearerToken::new(Some(&t)))
+        .transpose()
         .map_err(|e| CliError::Input(format!("{e:#}")))?;
     let tls_ca = tls_ca
         .map(|path| {
@@ -42,8 +44,8 @@ pub(crate) fn configure(
     Ok(())
 }
 
-/// Reports can hold millions of items.
-const MAX_REPORT_BYTES: usize = 1024 * 1024 * 1024;
+/// Largest answer accepted: reports stream in chunks far below it.
+const MAX_REPORT_BYTES: usize = 64 * 1024 * 1024;
 
 /// Adds `http://` when the address has no scheme.
 pub(crate) fn normalize(address: &str) -> String {
@@ -76,7 +78,7 @@ pub(crate) async fn connect(address: &str) -> Result<Client, CliError> {
             .map_err(|e| CliError::Input(format!("invalid TLS settings: {e}")))?;
     }
     let channel = endpoint.connect().await.map_err(|e| {
-        CliError::Input(format!(
+        CliError::Unreachable(format!(
             "cannot reach the coordinator at {url}: {} (is concur-coordinator running there? set --coordinator or CONCUR_COORDINATOR, or leave both unset for local mode)",
             source_chain(&e)
         ))

@@ -1,46 +1,58 @@
-//! `job`, `jobs`, `workers`, `cancel`: commands against a running coordinator.
+//! `job`, `jobs`, `workers`, `cancel`, `delete`: commands against a running coordinator.
 
-use crate::args::{GlobalOpts, JobCancelOpts, JobShowOpts};
+use crate::args::{
+    GlobalOpts, JobCancelOpts, JobDeleteOpts, JobListOpts, JobShowOpts, OutputFormat,
+};
 use crate::client::{self, Client};
-use crate::exit::{CliError, Outcome};
-use crate::{output, watch};
+use crate::exit::{CliError, Exit};
+use crate::stdout::outln;
+use crate::{output, report, watch};
 use concur_proto::convert::job_state_from_i32;
 use concur_proto::pb;
 
-async fn connect(global: &GlobalOpts) -> Result<Client, CliError> {
-    let address = global.coordinator.as_deref().ok_or_else(|| {
+/// The coordinator's address, which these commands need.
+fn address(global: &GlobalOpts) -> Result<&str, CliError> {
+    global.coordinator.as_deref().ok_or_else(|| {
         CliError::Input(
             "this command needs a running coordinator: pass --coordinator URL or set CONCUR_COORDINATOR"
                 .into(),
         )
-    })?;
-    client::connect(address).await
+    })
 }
 
-/// `concur-cli job JOB_ID [--wait]`.
-pub(crate) async fn job(global: &GlobalOpts, opts: JobShowOpts) -> Result<Outcome, CliError> {
-    let mut client = connect(global).await?;
+async fn connect(global: &GlobalOpts) -> Result<Client, CliError> {
+    client::connect(address(global)?).await
+}
+
+/// `concur-cli job JOB_ID [--wait] [--items WHICH]`.
+pub(crate) async fn job(global: &GlobalOpts, opts: JobShowOpts) -> Result<Exit, CliError> {
+    let address = address(global)?;
+    let mut client = client::connect(address).await?;
     if opts.wait {
-        watch::wait_and_report(&mut client, opts.job_id, global.output).await
+        watch::wait_and_report(address, &mut client, opts.job_id, global.output, opts.items).await
     } else {
-        watch::print_report(&mut client, opts.job_id, global.output).await
+        report::print(&mut client, opts.job_id, global.output, opts.items).await
     }
 }
 
-/// `concur-cli jobs`.
-pub(crate) async fn jobs(global: &GlobalOpts) -> Result<Outcome, CliError> {
+/// `concur-cli jobs [--state S,…] [--limit N]`.
+pub(crate) async fn jobs(global: &GlobalOpts, opts: JobListOpts) -> Result<Exit, CliError> {
     let mut client = connect(global).await?;
-    let jobs = client
-        .list_jobs(pb::ListJobsRequest {})
-        .await?
-        .into_inner()
-        .jobs;
-    output::print_jobs(global.output, &jobs);
-    Ok(Outcome::Success)
+    let request = pb::ListJobsRequest {
+        states: opts
+            .state
+            .iter()
+            .map(|s| pb::JobState::from(*s).into())
+            .collect(),
+        limit: opts.limit,
+    };
+    let answer = client.list_jobs(request).await?.into_inner();
+    output::print_jobs(global.output, &answer.jobs, answer.matched);
+    Ok(Exit::Success)
 }
 
 /// `concur-cli workers`.
-pub(crate) async fn workers(global: &GlobalOpts) -> Result<Outcome, CliError> {
+pub(crate) async fn workers(global: &GlobalOpts) -> Result<Exit, CliError> {
     let mut client = connect(global).await?;
     let workers = client
         .list_workers(pb::ListWorkersRequest {})
@@ -48,11 +60,11 @@ pub(crate) async fn workers(global: &GlobalOpts) -> Result<Outcome, CliError> {
         .into_inner()
         .workers;
     output::print_workers(global.output, &workers);
-    Ok(Outcome::Success)
+    Ok(Exit::Success)
 }
 
 /// `concur-cli cancel JOB_ID`.
-pub(crate) async fn cancel(global: &GlobalOpts, opts: JobCancelOpts) -> Result<Outcome, CliError> {
+pub(crate) async fn cancel(global: &GlobalOpts, opts: JobCancelOpts) -> Result<Exit, CliError> {
     let mut client = connect(global).await?;
     let state = client
         .cancel_job(pb::CancelJobRequest {
@@ -63,11 +75,29 @@ pub(crate) async fn cancel(global: &GlobalOpts, opts: JobCancelOpts) -> Result<O
         .state;
     let state = job_state_from_i32(state);
     match global.output {
-        crate::args::OutputFormat::Json => println!(
+        OutputFormat::Json => outln!(
             "{}",
             serde_json::json!({ "job_id": opts.job_id, "state": state.as_str() })
         ),
-        crate::args::OutputFormat::Human => println!("job {} is {state}", opts.job_id),
+        OutputFormat::Human => outln!("job {} is {state}", opts.job_id),
     }
-    Ok(Outcome::Success)
+    Ok(Exit::Success)
+}
+
+/// `concur-cli delete JOB_ID`.
+pub(crate) async fn delete(global: &GlobalOpts, opts: JobDeleteOpts) -> Result<Exit, CliError> {
+    let mut client = connect(global).await?;
+    client
+        .delete_job(pb::DeleteJobRequest {
+            job_id: opts.job_id,
+        })
+        .await?;
+    match global.output {
+        OutputFormat::Json => outln!(
+            "{}",
+            serde_json::json!({ "job_id": opts.job_id, "deleted": true })
+        ),
+        OutputFormat::Human => outln!("job {} deleted", opts.job_id),
+    }
+    Ok(Exit::Success)
 }

@@ -3,12 +3,13 @@
 //!
 //! Layout:
 //! - `args`: the command line.
-//! - `submit`, `watch`, `inspect`: the job commands.
+//! - `submit`, `watch`, `inspect`: the job commands; `report`: printing a report as it
+//!   streams in.
 //! - `compare`, `demo`: measure what processes, threads and tasks buy (via `runner`).
 //! - `progress`: progress bars on a terminal.
 //! - `local`: local mode's in-process coordinator and forked workers.
 //! - `sites`: the site simulator.
-//! - `client`, `output`, `exit`: connecting, printing, exit codes.
+//! - `client`, `output`, `stdout`, `exit`: connecting, printing, exit codes.
 
 mod args;
 mod client;
@@ -19,14 +20,16 @@ mod inspect;
 mod local;
 mod output;
 mod progress;
+mod report;
 mod runner;
 mod sites;
+mod stdout;
 mod submit;
 mod watch;
 
 use args::{Cli, Command, SitesCommand};
 use clap::{CommandFactory, Parser};
-use exit::{CliError, Outcome};
+use exit::{CliError, Exit};
 use std::process::ExitCode;
 
 /// Parses the command line, runs the command and returns the process exit code.
@@ -49,7 +52,7 @@ pub fn main() -> ExitCode {
         Ok(outcome) => outcome.into(),
         Err(e) => {
             let message = match &e {
-                CliError::Input(m) => m.clone(),
+                CliError::Input(m) | CliError::Unreachable(m) => m.clone(),
                 CliError::Other(e) => format!("{e:#}"),
             };
             output::print_error(format, &message);
@@ -58,7 +61,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
+async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     let global = cli.global;
     client::configure(global.token.clone(), global.tls_ca.as_deref())?;
     match cli.command {
@@ -66,14 +69,15 @@ async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
         Command::Job(opts) => inspect::job(&global, opts).await,
         Command::Compare(opts) => compare::run(&global, opts).await,
         Command::Demo(opts) => demo::run(&global, opts).await,
-        Command::Jobs => inspect::jobs(&global).await,
+        Command::Jobs(opts) => inspect::jobs(&global, opts).await,
         Command::Workers => inspect::workers(&global).await,
         Command::Cancel(opts) => inspect::cancel(&global, opts).await,
+        Command::Delete(opts) => inspect::delete(&global, opts).await,
         Command::Sites {
             command: SitesCommand::Serve(opts),
         } => {
             sites::run(opts).await?;
-            Ok(Outcome::Success)
+            Ok(Exit::Success)
         }
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -82,7 +86,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
                 "concur-cli",
                 &mut std::io::stdout(),
             );
-            Ok(Outcome::Success)
+            Ok(Exit::Success)
         }
         Command::Worker(opts) => {
             let settings = opts.resolve()?;
@@ -90,7 +94,7 @@ async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await?;
-            Ok(Outcome::Success)
+            Ok(Exit::Success)
         }
     }
 }

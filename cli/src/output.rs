@@ -2,17 +2,14 @@
 
 use crate::args::OutputFormat;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use concur_core::report::JobReport;
+use concur_core::report::JobSummary;
 use concur_proto::convert::{job_state_from_i32, strategy_from_i32};
 use concur_proto::pb;
 use serde_json::json;
 
-/// Items listed in the human report before it summarises the rest.
-const ITEMS_SHOWN: usize = 20;
-
 pub(crate) fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
+        Ok(text) => crate::stdout::outln!("{text}"),
         Err(e) => eprintln!("error: cannot encode JSON: {e}"),
     }
 }
@@ -39,30 +36,18 @@ pub(crate) fn print_submitted(format: OutputFormat, accepted: &pb::SubmitJobResp
             "shards": accepted.shards,
             "items": accepted.items,
         })),
-        OutputFormat::Human => println!(
+        OutputFormat::Human => crate::stdout::outln!(
             "submitted job {} ({} items in {} shards); follow it with: concur-cli job {} --wait",
-            accepted.job_id, accepted.items, accepted.shards, accepted.job_id
+            accepted.job_id,
+            accepted.items,
+            accepted.shards,
+            accepted.job_id
         ),
     }
 }
 
-/// A job's full report.
-pub(crate) fn print_report(format: OutputFormat, report: &JobReport) {
-    if format == OutputFormat::Json {
-        return print_json(report);
-    }
-    println!(
-        "job {}  {}  {}  strategy {} x{}  {} shards  {} items ({} ok, {} failed)",
-        report.job_id,
-        report.state,
-        report.workload,
-        report.strategy,
-        report.concurrency,
-        report.shards.len(),
-        report.items_total,
-        report.items_ok,
-        report.items_failed,
-    );
+/// A job summary's figures as a one-row table.
+pub(crate) fn summary_table(report: &JobSummary) -> Table {
     let mut summary = table(&[
         "wall",
         "item time",
@@ -83,84 +68,11 @@ pub(crate) fn print_report(format: OutputFormat, report: &JobReport) {
         format!("{:.3} s", report.overhead_s),
         format!("{:.0}%", report.cpu_utilisation * 100.0),
     ]);
-    println!("{summary}");
-    let mut shards = table(&[
-        "shard",
-        "worker",
-        "host",
-        "pid",
-        "attempt",
-        "items",
-        "queue",
-        "run",
-        "cpu",
-        "task par.",
-        "CPU util.",
-        "note",
-    ]);
-    for s in &report.shards {
-        shards.add_row(vec![
-            s.shard_id.to_string(),
-            s.worker_id.to_string(),
-            s.host.clone(),
-            s.pid.to_string(),
-            s.attempt.to_string(),
-            s.items.to_string(),
-            format!("{:.3} s", s.queue_s),
-            format!("{:.3} s", s.run_s),
-            format!("{:.3} s", s.cpu_s),
-            format!("{:.2}", s.task_parallelism),
-            format!("{:.0}%", s.cpu_utilisation * 100.0),
-            s.error.clone().unwrap_or_else(|| {
-                if s.done {
-                    String::new()
-                } else {
-                    "not done".into()
-                }
-            }),
-        ]);
-    }
-    println!("{shards}");
-    let fetch = report.workload == "fetch";
-    let mut items = table(if fetch {
-        &["input", "ok", "duration", "status", "bytes", "error"]
-    } else {
-        &["n", "ok", "duration", "sum of squares", "error"]
-    });
-    // The first items, then any failures further down.
-    let shown: Vec<_> = report
-        .items
-        .iter()
-        .enumerate()
-        .filter(|(i, item)| *i < ITEMS_SHOWN || (!item.ok && *i < ITEMS_SHOWN * 5))
-        .map(|(_, item)| item)
-        .collect();
-    for item in &shown {
-        let mut row = vec![
-            item.input.clone(),
-            if item.ok { "yes" } else { "NO" }.to_string(),
-            format!("{:.4} s", item.duration_s),
-        ];
-        if fetch {
-            row.push(item.status.unwrap_or(0).to_string());
-            row.push(item.bytes.unwrap_or(0).to_string());
-        } else {
-            row.push(item.value.clone().unwrap_or_default());
-        }
-        row.push(item.error.clone().unwrap_or_default());
-        items.add_row(row);
-    }
-    println!("{items}");
-    if shown.len() < report.items.len() {
-        println!(
-            "({} more items not shown; --output json lists them all)",
-            report.items.len() - shown.len()
-        );
-    }
+    summary
 }
 
-/// `concur-cli jobs`.
-pub(crate) fn print_jobs(format: OutputFormat, jobs: &[pb::JobSummary]) {
+/// `concur-cli jobs`: the listed jobs and how many matched before the limit.
+pub(crate) fn print_jobs(format: OutputFormat, jobs: &[pb::JobSummary], matched: u64) {
     if format == OutputFormat::Json {
         let rows: Vec<_> = jobs
             .iter()
@@ -182,10 +94,10 @@ pub(crate) fn print_jobs(format: OutputFormat, jobs: &[pb::JobSummary]) {
                 })
             })
             .collect();
-        return print_json(&json!({ "jobs": rows }));
+        return print_json(&json!({ "jobs": rows, "matched": matched }));
     }
     if jobs.is_empty() {
-        return println!("no jobs");
+        return crate::stdout::outln!("no jobs");
     }
     let mut t = table(&[
         "job",
@@ -212,7 +124,13 @@ pub(crate) fn print_jobs(format: OutputFormat, jobs: &[pb::JobSummary]) {
             job.label.clone(),
         ]);
     }
-    println!("{t}");
+    crate::stdout::outln!("{t}");
+    if matched > jobs.len() as u64 {
+        crate::stdout::outln!(
+            "(the {} most recent of {matched} jobs; --limit 0 lists all)",
+            jobs.len()
+        );
+    }
 }
 
 /// `concur-cli workers`.
@@ -238,7 +156,7 @@ pub(crate) fn print_workers(format: OutputFormat, workers: &[pb::WorkerSummary])
         return print_json(&json!({ "workers": rows }));
     }
     if workers.is_empty() {
-        return println!("no workers attached");
+        return crate::stdout::outln!("no workers attached");
     }
     let mut t = table(&[
         "worker",
@@ -266,7 +184,7 @@ pub(crate) fn print_workers(format: OutputFormat, workers: &[pb::WorkerSummary])
             w.version.clone(),
         ]);
     }
-    println!("{t}");
+    crate::stdout::outln!("{t}");
 }
 
 fn strategy_name(raw: i32) -> &'static str {

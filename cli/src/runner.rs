@@ -6,9 +6,9 @@
 use crate::client::{self, Client};
 use crate::exit::CliError;
 use crate::local::LocalCluster;
-use crate::{submit, watch};
+use crate::{report, submit, watch};
 use concur_core::JobSpec;
-use concur_core::report::JobReport;
+use concur_core::report::JobSummary;
 use concur_proto::pb;
 use indicatif::ProgressBar;
 use std::collections::HashSet;
@@ -92,11 +92,11 @@ impl Target {
         }
     }
 
-    /// A client for runs on `processes` worker processes, starting a local cluster of that
-    /// size on first use.
-    async fn client(&mut self, processes: u32) -> Result<&mut Client, CliError> {
+    /// The coordinator's URL and a client for runs on `processes` worker processes, starting
+    /// a local cluster of that size on first use.
+    async fn client(&mut self, processes: u32) -> Result<(String, &mut Client), CliError> {
         match self {
-            Target::Remote { client, .. } => Ok(client),
+            Target::Remote { url, client, .. } => Ok((url.clone(), client)),
             Target::Local { debug, clusters } => {
                 let index = match clusters.iter().position(|(c, _)| c.workers == processes) {
                     Some(index) => index,
@@ -107,7 +107,8 @@ impl Target {
                         clusters.len() - 1
                     }
                 };
-                Ok(&mut clusters[index].1)
+                let (cluster, client) = &mut clusters[index];
+                Ok((cluster.url.clone(), client))
             }
         }
     }
@@ -122,19 +123,20 @@ impl Target {
         spec: &JobSpec,
         processes: u32,
         bar: Option<&ProgressBar>,
-    ) -> Result<Option<JobReport>, CliError> {
+    ) -> Result<Option<JobSummary>, CliError> {
         let spec = JobSpec {
             // One shard per process: each process gets an equal share and "processes" is
             // exactly the number of worker processes that run the job.
             shards: Some(processes),
             ..spec.clone()
         };
-        let client = self.client(processes).await?;
+        let (url, client) = self.client(processes).await?;
         let accepted = submit::submit(client, &spec).await?;
-        if !watch::follow(client, accepted.job_id, bar).await? {
+        // Quiet: a run is one of many, and its progress bar already shows where it stands.
+        if !watch::follow(&url, client, accepted.job_id, bar, true).await? {
             return Ok(None);
         }
-        Ok(Some(watch::fetch_report(client, accepted.job_id).await?))
+        Ok(Some(report::fetch_summary(client, accepted.job_id).await?))
     }
 
     /// Stops the local clusters, if any run.

@@ -124,7 +124,7 @@ pub(crate) async fn run(opts: SitesServeOpts) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
-    println!(
+    crate::stdout::outln!(
         "sites listening on http://{} (latency {:?} + up to {:?} jitter, body {} bytes, errors {}, resets {}, stalls {})",
         listener.local_addr()?,
         opts.latency,

@@ -3,17 +3,17 @@
 
 use crate::args::{FetchInput, GlobalOpts, OutputFormat, RunOpts, SumSquaresInput, WorkloadArgs};
 use crate::client::{self, Client};
-use crate::exit::{CliError, Outcome};
+use crate::exit::{CliError, Exit};
 use crate::local::LocalCluster;
 use crate::{output, watch};
 use concur_core::spec::Limits;
 use concur_core::workload::{FetchSpec, validate_url};
-use concur_core::{JobSpec, NumberSpec, Workload};
+use concur_core::{JobSpec, NumberSpec, UrlList, Workload};
 use concur_proto::pb;
 use std::path::Path;
 
 /// Runs `submit`.
-pub(crate) async fn run(global: &GlobalOpts, workload: WorkloadArgs) -> Result<Outcome, CliError> {
+pub(crate) async fn run(global: &GlobalOpts, workload: WorkloadArgs) -> Result<Exit, CliError> {
     let (spec, run) = build_spec(workload)?;
     match &global.coordinator {
         Some(address) => {
@@ -21,9 +21,9 @@ pub(crate) async fn run(global: &GlobalOpts, workload: WorkloadArgs) -> Result<O
             let accepted = submit(&mut client, &spec).await?;
             if !run.wait {
                 output::print_submitted(global.output, &accepted);
-                return Ok(Outcome::Success);
+                return Ok(Exit::Success);
             }
-            watch::wait_and_report(&mut client, accepted.job_id, global.output).await
+            watch::wait_and_report(address, &mut client, accepted.job_id, global.output, None).await
         }
         None => {
             let workers = run
@@ -41,7 +41,14 @@ pub(crate) async fn run(global: &GlobalOpts, workload: WorkloadArgs) -> Result<O
             }
             let mut client = client::connect(&cluster.url).await?;
             let accepted = submit(&mut client, &spec).await?;
-            let result = watch::wait_and_report(&mut client, accepted.job_id, global.output).await;
+            let result = watch::wait_and_report(
+                &cluster.url,
+                &mut client,
+                accepted.job_id,
+                global.output,
+                None,
+            )
+            .await;
             cluster.shutdown();
             result
         }
@@ -96,10 +103,10 @@ pub(crate) fn sum_squares_workload(input: &SumSquaresInput) -> Result<Workload, 
 pub(crate) fn fetch_workload(input: &FetchInput) -> Result<Workload, CliError> {
     let urls = match &input.urls_file {
         Some(path) => read_urls(path)?,
-        None => input.urls.clone(),
+        None => input.urls.iter().collect(),
     };
     let limits = Limits::default();
-    for url in &urls {
+    for url in urls.iter() {
         validate_url(url, limits.max_url_len).map_err(input_error)?;
     }
     let mut fetch = FetchSpec::new(urls);
@@ -108,14 +115,13 @@ pub(crate) fn fetch_workload(input: &FetchInput) -> Result<Workload, CliError> {
 }
 
 /// One URL per line; blank lines and `#` comments are skipped.
-fn read_urls(path: &Path) -> Result<Vec<String>, CliError> {
+fn read_urls(path: &Path) -> Result<UrlList, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Input(format!("cannot read URL file '{}': {e}", path.display())))?;
-    let urls: Vec<String> = text
+    let urls: UrlList = text
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(String::from)
         .collect();
     if urls.is_empty() {
         return Err(CliError::Input(format!(

@@ -6,8 +6,9 @@
 //! - [`service`]: the gRPC adapter: shared state, client RPCs, the worker `Attach` stream.
 //! - [`auth`]: client and worker tokens, checked in constant time on every RPC.
 //! - [`settings`]: command line, environment and TOML config file.
-//! - [`store`]: durable state in SQLite, so a restarted coordinator resumes its jobs.
-//! - [`server`]: `run(listener, config, shutdown)`, used by the binary, local mode and tests.
+//! - [`store`]: durable state (SQLite, or in memory) behind one writer thread.
+//! - [`server`]: `Coordinator::open` then `serve`, or `run(listener, config, shutdown)`, used
+//!   by the binary, local mode and tests.
 
 pub mod auth;
 pub mod scheduler;
@@ -16,4 +17,4 @@ pub mod service;
 pub mod settings;
 pub mod store;
 
-pub use server::{CoordinatorConfig, run};
+pub use server::{Coordinator, CoordinatorConfig, run};

@@ -23,6 +23,8 @@ async fn main() -> anyhow::Result<()> {
             settings.listen
         );
     }
+    // State first: a bad state directory fails before anything says it is listening.
+    let coordinator = concur_coordinator::Coordinator::open(settings.config.clone())?;
     let listener = TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -36,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
         "concur-coordinator listening on {scheme}://{}",
         listener.local_addr()?
     );
-    concur_coordinator::run(listener, settings.config, shutdown_signal()).await
+    coordinator.serve(listener, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

@@ -1,14 +1,23 @@
-//! Serving the coordinator: gRPC services, health checking, reflection and the heartbeat ticker.
+//! Serving the coordinator: opening its state, then gRPC services, health checking,
+//! reflection and the heartbeat ticker.
 
 use crate::auth::{Audience, Token, TokenCheck};
-use crate::scheduler::SchedulerConfig;
+use crate::scheduler::{
+    Comm, Persist, RestoredState, Scheduler, SchedulerConfig, WORKER_ID_BLOCK, WorkerIds,
+};
 use crate::service::{CoordinatorService, Shared};
+use crate::store::memory::MemoryStore;
+use crate::store::sqlite::Sqlite;
+use crate::store::{Retention, StoreEvents, StoreRead, StoreWrite, WriteOp, Writer};
+use concur_core::{JobId, WorkerId};
 use concur_proto::pb::job_service_server::JobServiceServer;
 use concur_proto::pb::worker_service_server::WorkerServiceServer;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::Weak;
 use std::time::Duration;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
@@ -29,6 +38,8 @@ pub struct CoordinatorConfig {
     pub heartbeat_interval: Duration,
     /// Where durable state lives; `None` keeps it in memory only.
     pub state_dir: Option<PathBuf>,
+    /// Which finished jobs the store forgets.
+    pub retention: Retention,
     /// Token clients must present on `JobService`; `None` = no check.
     pub client_token: Option<Token>,
     /// Token workers must present on `WorkerService`; `None` = no check.
@@ -70,6 +81,7 @@ impl Default for CoordinatorConfig {
             scheduler: SchedulerConfig::default(),
             heartbeat_interval: Duration::from_secs(1),
             state_dir: None,
+            retention: Retention::default(),
             client_token: None,
             worker_token: None,
             tls: None,
@@ -77,19 +89,119 @@ impl Default for CoordinatorConfig {
     }
 }
 
-/// Serves the coordinator on `listener` until `shutdown` completes.
+/// A coordinator whose state is open (restored from its store), ready to serve.
+#[derive(Debug)]
+pub struct Coordinator {
+    shared: Arc<Shared>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+type Opened = (Scheduler, Box<dyn StoreWrite>, Arc<dyn StoreRead>);
+
+/// Opens the durable store in `dir`, restores the unfinished jobs and reserves worker ids for
+/// this run, all before anything is served.
+fn open_durable(config: &CoordinatorConfig, dir: &std::path::Path) -> anyhow::Result<Opened> {
+    let mut store = Sqlite::open(dir)?;
+    let loaded = store.load()?;
+    let through = loaded
+        .worker_ids_through
+        .get()
+        .saturating_add(WORKER_ID_BLOCK);
+    store.apply(&[WriteOp::Persist(Persist::WorkerIdsReserved {
+        through: WorkerId(through),
+    })])?;
+    let restored = loaded.jobs.len();
+    let state = RestoredState {
+        next_job_id: loaded.next_job_id.max(JobId(1)),
+        worker_ids: WorkerIds {
+            next: loaded.worker_ids_through.get() + 1,
+            stored_through: through,
+        },
+        jobs: loaded.jobs,
+    };
+    let (scheduler, finished) =
+        Scheduler::restore(config.scheduler.clone(), state, Instant::now(), unix_ms());
+    let finished: Vec<WriteOp> = finished.into_iter().map(WriteOp::Persist).collect();
+    store.apply(&finished)?;
+    info!(unfinished_jobs = restored, database = %store.path().display(), "state restored");
+    let reader: Arc<dyn StoreRead> = Arc::new(store.reader());
+    Ok((scheduler, Box::new(store), reader))
+}
+
+impl Coordinator {
+    /// Opens the state: the store in `config.state_dir` (restoring its unfinished jobs), or an
+    /// empty in-memory store.
+    ///
+    /// # Errors
+    /// The state directory cannot be used (in use, unwritable, empty or corrupt database).
+    pub fn open(config: CoordinatorConfig) -> anyhow::Result<Self> {
+        let (scheduler, store, reader) = match &config.state_dir {
+            Some(dir) => open_durable(&config, dir)?,
+            None => {
+                let store = MemoryStore::new();
+                let reader: Arc<dyn StoreRead> = Arc::new(store.reader());
+                let scheduler = Scheduler::new(config.scheduler.clone());
+                (scheduler, Box::new(store) as Box<dyn StoreWrite>, reader)
+            }
+        };
+        let retention = config.retention;
+        let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
+            let events: Weak<dyn StoreEvents> = weak.clone();
+            let writer = Writer::start(store, retention, events);
+            Shared::new(config, scheduler, writer, reader)
+        });
+        // Restored jobs become visible (watchable, listed with live counters) at once.
+        shared.apply(|scheduler, outbox, now| {
+            for record in scheduler.job_records(now) {
+                outbox.job_changed(record.job_id);
+            }
+        });
+        Ok(Self { shared })
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stores what is left to store.
+    ///
+    /// # Errors
+    /// The reflection service cannot be built or the server fails.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let shared = self.shared;
+        let result = serve(shared.clone(), listener, shutdown).await;
+        shared.shutdown();
+        shared.writer.stop();
+        result
+    }
+}
+
+/// Opens the coordinator's state and serves it on `listener` until `shutdown` completes.
 ///
 /// # Errors
-/// The reflection service cannot be built or the server fails.
+/// The state cannot be opened, the reflection service cannot be built or the server fails.
 pub async fn run(
     listener: TcpListener,
     config: CoordinatorConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    Coordinator::open(config)?.serve(listener, shutdown).await
+}
+
+async fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let config = &shared.config;
     let client_check = TokenCheck::new(config.client_token.clone(), Audience::Client);
     let worker_check = TokenCheck::new(config.worker_token.clone(), Audience::Worker);
     let tls = config.tls.clone();
-    let shared = Arc::new(Shared::new(config)?);
     let service = CoordinatorService::new(shared.clone());
     let ticker_shared = shared.clone();
 
@@ -131,6 +243,7 @@ pub async fn run(
         }
         builder = builder.tls_config(tls_config)?;
     }
+    let stop_streams = shared.clone();
     let result = builder
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
@@ -150,7 +263,7 @@ pub async fn run(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             // Long-lived streams (worker attach, job watch) would hold graceful shutdown open.
-            shared.shutdown();
+            stop_streams.shutdown();
         })
         .await;
     ticker.abort();

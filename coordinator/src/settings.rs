@@ -6,6 +6,8 @@
 use crate::auth::Token;
 use crate::scheduler::{DEFAULT_MAX_ACTIVE_JOBS, SchedulerConfig};
 use crate::server::{CoordinatorConfig, TlsPem};
+use crate::store::Retention;
+use crate::store::retention::{DEFAULT_RETAIN_FOR, DEFAULT_RETAIN_JOBS};
 use anyhow::Context;
 use clap::Parser;
 use concur_core::policy::HostPolicy;
@@ -44,6 +46,12 @@ pub struct CoordinatorOpts {
     /// Keep state in memory only: jobs are lost when the coordinator stops.
     #[arg(long)]
     pub in_memory: bool,
+    /// Finished jobs kept at most; older ones are forgotten (0 = no limit) [default: 10000].
+    #[arg(long)]
+    pub retain_jobs: Option<u64>,
+    /// Finished jobs are forgotten this long after submission (0s = never) [default: 14d].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub retain_for: Option<Duration>,
     /// Token clients must present (prefer --token-file: arguments are visible to other users).
     #[arg(long, env = "CONCUR_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -101,6 +109,8 @@ struct FileSettings {
     lease_timeout: Option<String>,
     state_dir: Option<PathBuf>,
     in_memory: Option<bool>,
+    retain_jobs: Option<u64>,
+    retain_for: Option<String>,
     token_file: Option<PathBuf>,
     worker_token_file: Option<PathBuf>,
     insecure: Option<bool>,
@@ -110,8 +120,11 @@ struct FileSettings {
     max_active_jobs: Option<u32>,
     max_items: Option<u64>,
     max_shards: Option<u32>,
-    allow_hosts: Option<Vec<String>>,
-    deny_hosts: Option<Vec<String>>,
+    // Keys are the flag names; the plural spellings of the first release still work.
+    #[serde(alias = "allow_hosts")]
+    allow_host: Option<Vec<String>>,
+    #[serde(alias = "deny_hosts")]
+    deny_host: Option<Vec<String>>,
     deny_private: Option<bool>,
 }
 
@@ -206,8 +219,24 @@ impl CoordinatorOpts {
         let state_dir = (!in_memory).then(|| {
             self.state_dir
                 .or(file.state_dir)
-                .unwrap_or_else(crate::store::default_state_dir)
+                .unwrap_or_else(crate::store::sqlite::default_state_dir)
         });
+        let retain_for = match (self.retain_for, &file.retain_for) {
+            (Some(d), _) => Some(d),
+            (None, Some(text)) => Some(duration(text, "retain_for")?),
+            (None, None) => None,
+        };
+        let retention = Retention {
+            max_jobs: self
+                .retain_jobs
+                .or(file.retain_jobs)
+                .unwrap_or(DEFAULT_RETAIN_JOBS),
+            max_age: match retain_for {
+                Some(d) if d.is_zero() => None,
+                Some(d) => Some(d),
+                None => Some(DEFAULT_RETAIN_FOR),
+            },
+        };
         let defaults = Limits::default();
         let limits = Limits {
             max_items: self
@@ -228,8 +257,8 @@ impl CoordinatorOpts {
             }
         };
         let host_policy = HostPolicy {
-            allow: pick(self.allow_host, file.allow_hosts),
-            deny: pick(self.deny_host, file.deny_hosts),
+            allow: pick(self.allow_host, file.allow_host),
+            deny: pick(self.deny_host, file.deny_host),
             deny_private: self.deny_private || file.deny_private.unwrap_or(false),
         };
         Ok(Settings {
@@ -246,11 +275,12 @@ impl CoordinatorOpts {
                         .max_active_jobs
                         .or(file.max_active_jobs)
                         .unwrap_or(DEFAULT_MAX_ACTIVE_JOBS),
-                    host_policy,
+                    host_policy: host_policy.into(),
                     lease_timeout,
                 },
                 heartbeat_interval,
                 state_dir,
+                retention,
                 client_token,
                 worker_token,
                 tls,
@@ -279,7 +309,7 @@ mod tests {
         std::fs::write(
             &config,
             format!(
-                "listen = \"0.0.0.0:9000\"\nheartbeat_timeout = \"3s\"\nin_memory = true\nworker_token_file = \"{}\"\nmax_active_jobs = 7\ndeny_private = true\nallow_hosts = [\"example.com\"]\n",
+                "listen = \"0.0.0.0:9000\"\nheartbeat_timeout = \"3s\"\nin_memory = true\nworker_token_file = \"{}\"\nmax_active_jobs = 7\ndeny_private = true\nallow_host = [\"example.com\"]\nretain_jobs = 5\nretain_for = \"1h\"\n",
                 token.display()
             ),
         )
@@ -293,6 +323,12 @@ mod tests {
         );
         assert_eq!(settings.config.scheduler.max_active_jobs, 7);
         assert!(settings.config.scheduler.host_policy.deny_private);
+        assert_eq!(settings.config.scheduler.host_policy.allow, ["example.com"]);
+        assert_eq!(settings.config.retention.max_jobs, 5);
+        assert_eq!(
+            settings.config.retention.max_age,
+            Some(Duration::from_secs(3600))
+        );
         assert_eq!(settings.config.state_dir, None);
         assert!(
             settings

@@ -1,9 +1,12 @@
 //! The domain of concur, free of gRPC and sockets.
 //!
 //! Layout:
+//! - [`ids`]: job, worker, shard and attempt ids, and the lease key.
+//! - [`protocol`]: what workers register with, what a lease hands them, what they report.
 //! - [`strategy`]: the in-process strategies a worker can run a shard with.
 //! - [`workload`]: the two workloads (`fetch`, `sum-squares`) and their input parsing.
 //! - [`spec`]: a validated job specification.
+//! - [`urls`]: a compact list of URLs.
 //! - [`kernel`]: the sum-of-squares CPU kernel and its closed form.
 //! - [`policy`]: which hosts fetch jobs may target.
 //! - [`plan`]: splitting a job's items into shards (and a huge n into sub-ranges).
@@ -15,27 +18,23 @@
 
 pub mod error;
 pub mod fit;
+pub mod ids;
 pub mod kernel;
 pub mod outcome;
 pub mod plan;
 pub mod policy;
+pub mod protocol;
 pub mod report;
 pub mod spec;
 pub mod strategy;
 pub mod token;
+pub mod urls;
 pub mod workload;
 
 pub use error::{SpecError, SpecResult};
+pub use ids::{Attempt, JobId, LeaseKey, ShardId, WorkerId};
 pub use outcome::{ItemOutcome, Outcome, UnitOutcome};
 pub use spec::JobSpec;
 pub use strategy::Strategy;
+pub use urls::UrlList;
 pub use workload::{NumberSpec, Workload};
-
-/// Identifies a job; assigned by the coordinator in submission order.
-pub type JobId = u64;
-/// Identifies an attached worker; never reused within one coordinator's lifetime.
-pub type WorkerId = u64;
-/// Index of a shard within its job.
-pub type ShardId = u32;
-/// Lease attempt of a shard; the first lease is attempt 1.
-pub type Attempt = u32;

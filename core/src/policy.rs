@@ -21,35 +21,64 @@ pub struct HostPolicy {
     pub deny_private: bool,
 }
 
-/// True for addresses that are not on the public internet.
+/// True for addresses that are not on the public internet: loopback, private, link-local,
+/// shared, documentation, benchmarking, reserved and multicast ranges (IANA's special-purpose
+/// registries), and IPv6 forms that embed such an IPv4 address (mapped, compatible, NAT64,
+/// 6to4, Teredo).
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_private_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private_v4(v4);
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || v6 == Ipv6Addr::LOCALHOST
-        }
+        IpAddr::V6(v6) => is_private_v6(v6),
     }
 }
 
 fn is_private_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
         || ip.is_unspecified()
         || ip.is_broadcast()
         || ip.is_multicast()
-        || a == 0
-        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT 100.64.0.0/10
+        || a == 0 // "this network" 0.0.0.0/8
+        || a >= 240 // reserved 240.0.0.0/4
+        || (a == 100 && (64..128).contains(&b)) // shared (carrier-grade NAT) 100.64.0.0/10
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments 192.0.0.0/24
+        || (a == 192 && b == 0 && c == 2) // documentation 192.0.2.0/24
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast 192.88.99.0/24
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking 198.18.0.0/15
+        || (a == 198 && b == 51 && c == 100) // documentation 198.51.100.0/24
+        || (a == 203 && b == 0 && c == 113) // documentation 203.0.113.0/24
+}
+
+/// The IPv4 address in bits `from..from + 32` of an IPv6 address.
+fn embedded_v4(v6: Ipv6Addr, from: u32) -> Ipv4Addr {
+    Ipv4Addr::from((u128::from(v6) >> (96 - from)) as u32)
+}
+
+fn is_private_v6(v6: Ipv6Addr) -> bool {
+    let bits = u128::from(v6);
+    let prefix = |value: u128, len: u32| bits >> (128 - len) == value >> (128 - len);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return is_private_v4(v4); // ::ffff:a.b.c.d
+    }
+    if prefix(0x0064_ff9b_0000_0000_0000_0000_0000_0000, 96) {
+        return is_private_v4(embedded_v4(v6, 96)); // NAT64 64:ff9b::a.b.c.d
+    }
+    if prefix(0x2002 << 112, 16) {
+        return is_private_v4(embedded_v4(v6, 16)); // 6to4 2002:aabb:ccdd::
+    }
+    prefix(0, 96) // unspecified, loopback and IPv4-compatible ::a.b.c.d (deprecated)
+        || prefix(0x0064_ff9b_0001 << 80, 48) // local-use NAT64 64:ff9b:1::/48
+        || prefix(0x0100 << 112, 64) // discard-only 100::/64
+        || prefix(0x2001 << 112, 23) // IETF protocol assignments (Teredo, ORCHID, benchmarking)
+        || prefix(0x2001_0db8 << 96, 32) // documentation 2001:db8::/32
+        || prefix(0x3fff << 112, 20) // documentation 3fff::/20
+        || prefix(0x5f00 << 112, 16) // segment routing 5f00::/16
+        || prefix(0xfc00 << 112, 7) // unique local fc00::/7
+        || prefix(0xfe80 << 112, 10) // link-local fe80::/10
+        || prefix(0xfec0 << 112, 10) // site-local fec0::/10 (deprecated)
+        || v6.is_multicast()
 }
 
 fn matches(host: &str, rule: &str) -> bool {
@@ -136,11 +165,39 @@ mod tests {
             "http://api.localhost/",
             "http://0.0.0.0/",
             "http://100.64.0.1/",
+            // Seen let through by an operator's probe: IPv4-compatible, NAT64 and 6to4 forms
+            // of 127.0.0.1, and the benchmarking range.
+            "http://[::127.0.0.1]/",
+            "http://[64:ff9b::7f00:1]/",
+            "http://[2002:7f00:1::]/",
+            "http://198.18.0.1/",
+            "http://198.19.255.254/",
+            "http://192.0.2.10/",
+            "http://203.0.113.5/",
+            "http://240.0.0.1/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://[64:ff9b:1::1]/",
+            "http://[2001:db8::1]/",
+            "http://[2001::1]/",
+            "http://[fe80::1]/",
+            "http://[fec0::1]/",
+            "http://[ff02::1]/",
         ] {
             assert!(policy.check(url).is_err(), "{url} allowed");
         }
         assert!(policy.check("https://example.com/").is_ok());
         assert!(policy.check("http://8.8.8.8/").is_ok());
+        // Public addresses in the embedding forms stay allowed.
+        for url in [
+            "http://[64:ff9b::808:808]/",
+            "http://[2002:808:808::]/",
+            "http://[2606:4700::1111]/",
+            "http://[::ffff:8.8.8.8]/",
+            "http://198.20.0.1/",
+        ] {
+            assert!(policy.check(url).is_ok(), "{url} denied");
+        }
     }
 
     #[test]

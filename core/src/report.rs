@@ -1,4 +1,6 @@
 //! The job report: raw timings from coordinator and workers, and the figures derived from them.
+//! A report is a summary (computed from running totals, never from the items) plus shard rows
+//! and item rows that are streamed, so a job of millions of items is reported in constant memory.
 //!
 //! All arithmetic lives here so the CLI, `compare` and tests agree on what "parallelism" means:
 //! - process parallelism = sum(shard run time) / job wall
@@ -7,8 +9,9 @@
 //! - coordination overhead = job wall - longest shard run time
 //! - CPU utilisation = CPU time / run time
 
+use crate::Strategy;
+use crate::ids::{Attempt, JobId, ShardId, WorkerId};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use std::fmt;
 
 /// Where a job is in its life.
@@ -48,6 +51,25 @@ impl JobState {
     }
 }
 
+impl std::str::FromStr for JobState {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [
+            JobState::Pending,
+            JobState::Running,
+            JobState::Succeeded,
+            JobState::Failed,
+            JobState::Cancelled,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
+        .ok_or_else(|| {
+            format!("unknown job state '{text}' (expected pending, running, succeeded, failed or cancelled)")
+        })
+    }
+}
+
 impl fmt::Display for JobState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -58,15 +80,15 @@ impl fmt::Display for JobState {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShardRow {
     /// Index of the shard in its job.
-    pub shard_id: u32,
+    pub shard_id: ShardId,
     /// Worker that ran the final attempt (0 if never leased).
-    pub worker_id: u64,
+    pub worker_id: WorkerId,
     /// That worker's host name.
     pub host: String,
     /// That worker's process id.
     pub pid: u32,
-    /// Attempt number of the final lease.
-    pub attempt: u32,
+    /// Attempt number of the final lease (0 if never leased).
+    pub attempt: Attempt,
     /// Units in the shard.
     pub items: u64,
     /// Worker clock: shard start to end.
@@ -115,11 +137,11 @@ pub struct ItemRow {
     pub error: Option<String>,
 }
 
-/// The job-level facts the report starts from.
+/// The job-level facts a summary starts from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobHeader {
     /// The job.
-    pub job_id: u64,
+    pub job_id: JobId,
     /// Its state.
     pub state: JobState,
     /// `fetch` or `sum-squares`.
@@ -136,11 +158,60 @@ pub struct JobHeader {
     pub stale_results_discarded: u64,
 }
 
-/// The full report of one job, as printed by `concur-cli job` and `submit --wait`.
+/// How a job's items stand. Unfinished items (not yet run, or never run because the job was
+/// cancelled) are neither ok nor failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemCounts {
+    /// Items in the job.
+    pub total: u64,
+    /// Items committed as succeeded.
+    pub ok: u64,
+    /// Items committed as failed (including those of shards that ran out of retries).
+    pub failed: u64,
+}
+
+impl ItemCounts {
+    /// Items neither ok nor failed yet.
+    pub fn unfinished(&self) -> u64 {
+        self.total.saturating_sub(self.ok + self.failed)
+    }
+}
+
+/// Timing summed over a job's committed shards, kept as the shards commit so that a summary
+/// never needs the shards themselves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobTotals {
+    /// Sum of item durations (worker clocks).
+    pub item_time_s: f64,
+    /// Sum of shard run times (worker clocks).
+    pub shard_time_s: f64,
+    /// Sum of shard CPU times.
+    pub cpu_s: f64,
+    /// The longest shard run time.
+    pub longest_run_s: f64,
+    /// Distinct worker processes that ran committed shards.
+    pub processes: u32,
+    /// Distinct hosts among them.
+    pub hosts: u32,
+}
+
+impl JobTotals {
+    /// Adds one committed shard's row (`processes` and `hosts` are counted by the caller, who
+    /// knows which workers and hosts it has seen).
+    pub fn add_shard(&mut self, row: &ShardRow) {
+        self.item_time_s += row.item_time_s;
+        self.shard_time_s += row.run_s;
+        self.cpu_s += row.cpu_s;
+        self.longest_run_s = self.longest_run_s.max(row.run_s);
+    }
+}
+
+/// A job's summary as printed by `concur-cli job` and `submit --wait` (the JSON output adds
+/// `shards` and `items` after these keys, streamed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobReport {
+pub struct JobSummary {
     /// The job.
-    pub job_id: u64,
+    pub job_id: JobId,
     /// Its state.
     pub state: JobState,
     /// `fetch` or `sum-squares`.
@@ -155,8 +226,10 @@ pub struct JobReport {
     pub items_total: u64,
     /// Items that succeeded.
     pub items_ok: u64,
-    /// Items that failed or never ran.
+    /// Items that failed (never counts items that have not finished).
     pub items_failed: u64,
+    /// Items not finished: still to run, or never run because the job was cancelled.
+    pub items_unfinished: u64,
     /// Distinct worker processes that ran shards.
     pub processes: u32,
     /// Distinct hosts that ran shards.
@@ -180,10 +253,57 @@ pub struct JobReport {
     /// Unit results refused because their lease had been superseded (late results of workers
     /// declared lost): proof that fencing worked, not a loss.
     pub stale_results_discarded: u64,
-    /// Per-shard rows.
-    pub shards: Vec<ShardRow>,
-    /// Per-item rows, in input order.
-    pub items: Vec<ItemRow>,
+}
+
+/// What the coordinator knows of a job without its items or shards: what `GetJob` answers and
+/// what the store keeps per job. Small and of fixed size, whatever the job's size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The job.
+    pub job_id: JobId,
+    /// Its state.
+    pub state: JobState,
+    /// `fetch` or `sum-squares`.
+    pub workload: String,
+    /// The strategy workers run it with.
+    pub strategy: Strategy,
+    /// Requested in-process concurrency.
+    pub concurrency: u32,
+    /// Free-form label.
+    pub label: String,
+    /// Unix milliseconds at submission (coordinator clock).
+    pub submitted_unix_ms: u64,
+    /// Submission to the end, or to now while it runs (coordinator clock).
+    pub wall_s: f64,
+    /// How its items stand.
+    pub items: ItemCounts,
+    /// Shards in its plan.
+    pub shards_total: u32,
+    /// Shards committed or given up.
+    pub shards_done: u32,
+    /// Shards leased now.
+    pub shards_running: u32,
+    /// Timing summed over committed shards.
+    pub totals: JobTotals,
+    /// Unit results refused because their lease had been superseded.
+    pub stale_results_discarded: u64,
+}
+
+impl JobRecord {
+    /// The printed summary with every derived figure.
+    pub fn summary(&self) -> JobSummary {
+        let header = JobHeader {
+            job_id: self.job_id,
+            state: self.state,
+            workload: self.workload.clone(),
+            strategy: self.strategy.as_str().to_string(),
+            concurrency: self.concurrency,
+            label: self.label.clone(),
+            wall_s: self.wall_s,
+            stale_results_discarded: self.stale_results_discarded,
+        };
+        JobSummary::new(header, self.items, self.totals)
+    }
 }
 
 /// `numerator / denominator`, or 0 when the denominator is not positive.
@@ -205,26 +325,19 @@ pub fn efficiency(speedup: f64, parallel_units: u32) -> f64 {
     ratio(speedup, f64::from(parallel_units))
 }
 
-impl JobReport {
-    /// Derives every figure from the header and the raw shard and item rows.
-    pub fn new(header: JobHeader, mut shards: Vec<ShardRow>, items: Vec<ItemRow>) -> Self {
-        for shard in &mut shards {
-            shard.task_parallelism = ratio(shard.item_time_s, shard.run_s);
-            shard.cpu_utilisation = ratio(shard.cpu_s, shard.run_s);
-        }
+impl ShardRow {
+    /// Fills the figures derived from the row's own timings.
+    pub fn with_figures(mut self) -> Self {
+        self.task_parallelism = ratio(self.item_time_s, self.run_s);
+        self.cpu_utilisation = ratio(self.cpu_s, self.run_s);
+        self
+    }
+}
+
+impl JobSummary {
+    /// Derives every figure from the header, the item counts and the shard totals.
+    pub fn new(header: JobHeader, items: ItemCounts, totals: JobTotals) -> Self {
         let wall_s = header.wall_s;
-        let item_time_s: f64 = items.iter().map(|i| i.duration_s).sum();
-        let shard_time_s: f64 = shards.iter().map(|s| s.run_s).sum();
-        let cpu_s: f64 = shards.iter().map(|s| s.cpu_s).sum();
-        let longest = shards.iter().map(|s| s.run_s).fold(0.0, f64::max);
-        let ran: Vec<&ShardRow> = shards.iter().filter(|s| s.worker_id != 0).collect();
-        let processes = ran
-            .iter()
-            .map(|s| s.worker_id)
-            .collect::<HashSet<_>>()
-            .len();
-        let hosts = ran.iter().map(|s| &s.host).collect::<HashSet<_>>().len();
-        let items_ok = items.iter().filter(|i| i.ok).count() as u64;
         Self {
             job_id: header.job_id,
             state: header.state,
@@ -232,22 +345,21 @@ impl JobReport {
             strategy: header.strategy,
             concurrency: header.concurrency,
             label: header.label,
-            items_total: items.len() as u64,
-            items_ok,
-            items_failed: items.len() as u64 - items_ok,
-            processes: processes as u32,
-            hosts: hosts as u32,
+            items_total: items.total,
+            items_ok: items.ok,
+            items_failed: items.failed,
+            items_unfinished: items.unfinished(),
+            processes: totals.processes,
+            hosts: totals.hosts,
             wall_s,
-            item_time_s,
-            shard_time_s,
-            cpu_s,
-            process_parallelism: ratio(shard_time_s, wall_s),
-            effective_parallelism: ratio(item_time_s, wall_s),
-            overhead_s: (wall_s - longest).max(0.0),
-            cpu_utilisation: ratio(cpu_s, shard_time_s),
+            item_time_s: totals.item_time_s,
+            shard_time_s: totals.shard_time_s,
+            cpu_s: totals.cpu_s,
+            process_parallelism: ratio(totals.shard_time_s, wall_s),
+            effective_parallelism: ratio(totals.item_time_s, wall_s),
+            overhead_s: (wall_s - totals.longest_run_s).max(0.0),
+            cpu_utilisation: ratio(totals.cpu_s, totals.shard_time_s),
             stale_results_discarded: header.stale_results_discarded,
-            shards,
-            items,
         }
     }
 }
@@ -256,10 +368,8 @@ impl JobReport {
 mod tests {
     use super::*;
 
-    fn shard(worker_id: u64, host: &str, run_s: f64, cpu_s: f64, item_time_s: f64) -> ShardRow {
+    fn shard(run_s: f64, cpu_s: f64, item_time_s: f64) -> ShardRow {
         ShardRow {
-            worker_id,
-            host: host.into(),
             run_s,
             cpu_s,
             item_time_s,
@@ -268,19 +378,10 @@ mod tests {
         }
     }
 
-    fn item(duration_s: f64, ok: bool) -> ItemRow {
-        ItemRow {
-            input: "x".into(),
-            ok,
-            duration_s,
-            ..ItemRow::default()
-        }
-    }
-
     #[test]
     fn figures_follow_the_design_formulas() {
         let header = JobHeader {
-            job_id: 7,
+            job_id: JobId(7),
             state: JobState::Succeeded,
             workload: "fetch".into(),
             strategy: "threads".into(),
@@ -290,17 +391,39 @@ mod tests {
             stale_results_discarded: 0,
         };
         // Two processes on one host, each busy 1.5 s, overlapping 4 items of 1 s each.
-        let shards = vec![shard(1, "a", 1.5, 0.3, 4.0), shard(2, "a", 1.5, 0.3, 4.0)];
-        let items = (0..8).map(|i| item(1.0, i != 3)).collect();
-        let report = JobReport::new(header, shards, items);
-        assert_eq!(report.item_time_s, 8.0);
-        assert_eq!(report.process_parallelism, 1.5);
-        assert_eq!(report.effective_parallelism, 4.0);
-        assert_eq!(report.overhead_s, 0.5);
-        assert!((report.cpu_utilisation - 0.2).abs() < 1e-12);
-        assert!((report.shards[0].task_parallelism - 4.0 / 1.5).abs() < 1e-12);
-        assert_eq!((report.processes, report.hosts), (2, 1));
-        assert_eq!((report.items_ok, report.items_failed), (7, 1));
+        let rows = [shard(1.5, 0.3, 4.0), shard(1.5, 0.3, 4.0)];
+        let mut totals = JobTotals {
+            processes: 2,
+            hosts: 1,
+            ..JobTotals::default()
+        };
+        rows.iter().for_each(|row| totals.add_shard(row));
+        let items = ItemCounts {
+            total: 8,
+            ok: 7,
+            failed: 1,
+        };
+        let summary = JobSummary::new(header, items, totals);
+        assert_eq!(summary.item_time_s, 8.0);
+        assert_eq!(summary.process_parallelism, 1.5);
+        assert_eq!(summary.effective_parallelism, 4.0);
+        assert_eq!(summary.overhead_s, 0.5);
+        assert!((summary.cpu_utilisation - 0.2).abs() < 1e-12);
+        let row = rows[0].clone().with_figures();
+        assert!((row.task_parallelism - 4.0 / 1.5).abs() < 1e-12);
+        assert_eq!((summary.processes, summary.hosts), (2, 1));
+        assert_eq!((summary.items_ok, summary.items_failed), (7, 1));
+        assert_eq!(summary.items_unfinished, 0);
+    }
+
+    #[test]
+    fn unfinished_items_are_not_failed() {
+        let items = ItemCounts {
+            total: 10,
+            ok: 0,
+            failed: 0,
+        };
+        assert_eq!(items.unfinished(), 10);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The two workloads and the parsing of their inputs.
 
 use crate::kernel::{self, MAX_N};
+use crate::urls::UrlList;
 use crate::{SpecError, SpecResult};
 use serde::{Deserialize, Serialize};
 
@@ -111,7 +112,7 @@ impl NumberSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchSpec {
     /// http or https URLs, fetched with GET.
-    pub urls: Vec<String>,
+    pub urls: UrlList,
     /// Per-request timeout in milliseconds.
     pub timeout_ms: u64,
     /// Larger bodies fail the item.
@@ -120,7 +121,7 @@ pub struct FetchSpec {
 
 impl FetchSpec {
     /// A fetch spec with default timeout and body cap.
-    pub fn new(urls: Vec<String>) -> Self {
+    pub fn new(urls: UrlList) -> Self {
         Self {
             urls,
             timeout_ms: DEFAULT_FETCH_TIMEOUT_MS,
@@ -161,7 +162,11 @@ impl Workload {
     /// The item's input as shown in reports: the URL, or n in decimal.
     pub fn item_input(&self, index: u64) -> String {
         match self {
-            Workload::Fetch(spec) => spec.urls[index as usize].clone(),
+            Workload::Fetch(spec) => spec
+                .urls
+                .get(index as usize)
+                .unwrap_or_default()
+                .to_string(),
             Workload::SumSquares(ns) => ns.get(index).to_string(),
         }
     }
@@ -201,6 +206,13 @@ pub fn validate_url(url: &str, max_len: usize) -> SpecResult<()> {
     };
     if url.len() > max_len {
         return Err(bad(format!("longer than {max_len} bytes")));
+    }
+    // The URL parser silently drops tabs and newlines; refuse them (and other control
+    // characters or spaces) instead, so what is fetched is exactly what was submitted.
+    if let Some(c) = url.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad(format!(
+            "contains the character {c:?} (percent-encode it)"
+        )));
     }
     let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
     match parsed.scheme() {
@@ -262,7 +274,14 @@ mod tests {
     fn url_validation() {
         assert!(validate_url("http://127.0.0.1:8080/a", 100).is_ok());
         assert!(validate_url("https://example.com", 100).is_ok());
-        for bad in ["ftp://x/y", "file:///etc/passwd", "not a url", "http://"] {
+        for bad in [
+            "ftp://x/y",
+            "file:///etc/passwd",
+            "not a url",
+            "http://",
+            "http://a/b\nc",
+            "http://a/ b",
+        ] {
             assert!(validate_url(bad, 100).is_err(), "{bad} accepted");
         }
         assert!(validate_url("http://example.com/aaaaaaaaaa", 20).is_err());

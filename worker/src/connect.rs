@@ -1,8 +1,9 @@
 //! The worker's connection to its coordinator: TLS when asked for, and the worker token on
 //! every request.
 
-use crate::settings::{Secret, WorkerSettings};
+use crate::settings::WorkerSettings;
 use anyhow::Context;
+use concur_core::token::Secret;
 use concur_proto::pb::worker_service_client::WorkerServiceClient;
 use std::time::Duration;
 use tonic::metadata::MetadataValue;
@@ -82,4 +83,34 @@ pub async fn connect(endpoint: &Endpoint, token: &BearerToken) -> anyhow::Result
         WorkerServiceClient::with_interceptor(channel, token.clone())
             .max_decoding_message_size(MAX_MESSAGE),
     )
+}
+
+/// Whether an attach error says the server is not a gRPC concur coordinator at all: it answered
+/// HTTP, but not gRPC (a plain web server gives "invalid compression flag" when its body is
+/// read as a gRPC frame, or no grpc-status), or it does not know the service.
+pub fn not_a_coordinator(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<tonic::Status>().is_some_and(|status| {
+            let message = status.message();
+            status.code() == tonic::Code::Unimplemented
+                || message.contains("invalid compression flag")
+                || message.contains("grpc-status header missing")
+                || message.contains("invalid content-type")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_http_answer_is_told_apart_from_a_refusal() {
+        let web = anyhow::Error::new(tonic::Status::internal(
+            "protocol error: received message with invalid compression flag: 120 (valid flags are 0 and 1) while receiving response with status: 200 OK",
+        ));
+        assert!(not_a_coordinator(&web));
+        let refused = anyhow::Error::new(tonic::Status::unauthenticated("bad token"));
+        assert!(!not_a_coordinator(&refused));
+    }
 }

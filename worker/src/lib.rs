@@ -5,13 +5,18 @@
 //! - [`executor`]: strategy x workload, independent of gRPC.
 //! - [`settings`]: command line, environment and TOML config file.
 //! - [`connect`]: the channel to the coordinator, with TLS and the worker token.
-//! - [`daemon`]: the attach loop: register, heartbeat, run shards, reconnect with backoff.
+//! - [`daemon`]: the attach loop: one session after another, reconnecting with backoff.
+//! - `session`: one attach stream: register, take leases, heartbeat, drain.
+//! - `slots`: one thread per slot running queued shards; `reporter`: their results, batched.
 //! - [`system`]: host facts (name, cores) and process limits.
 
 pub mod connect;
 pub mod daemon;
 pub mod executor;
+mod reporter;
+mod session;
 pub mod settings;
+mod slots;
 pub mod system;
 
 pub use daemon::run;

@@ -4,6 +4,7 @@
 //! the built-in default. The config file's keys are the long flag names with `_` for `-`.
 
 use anyhow::Context;
+use concur_core::token::{Secret, load_token};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,6 +45,10 @@ pub struct WorkerOpts {
     /// This worker's client key (PEM).
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Threads one shard may start at most, whatever concurrency its job asks for (threads and
+    /// rayon strategies, and the blocking pool of async ones) [default: 512].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_threads: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,23 +63,7 @@ struct FileSettings {
     tls_ca: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
-}
-
-/// A secret whose `Debug` does not show it.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself, for sending it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
+    max_threads: Option<u32>,
 }
 
 /// PEM material for TLS towards the coordinator.
@@ -112,32 +101,12 @@ pub struct WorkerSettings {
     pub token: Option<Secret>,
     /// TLS material, when the coordinator URL is https or files were given.
     pub tls: Option<ClientTls>,
+    /// Threads one shard may start at most.
+    pub max_threads: u32,
 }
 
 fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
-}
-
-/// A token from its text or file: trimmed, non-empty, printable ASCII.
-///
-/// # Errors
-/// Unreadable, empty or unprintable.
-pub fn load_token(
-    text: Option<String>,
-    file: Option<&Path>,
-    what: &str,
-) -> anyhow::Result<Option<Secret>> {
-    let (text, source) = match (text, file) {
-        (Some(text), _) => (text, what.to_string()),
-        (None, Some(path)) => (
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read token file {}", path.display()))?,
-            format!("token file {}", path.display()),
-        ),
-        (None, None) => return Ok(None),
-    };
-    let text = concur_core::token::token_text(&text, &source).map_err(anyhow::Error::msg)?;
-    Ok(Some(Secret(text.to_string())))
 }
 
 impl WorkerOpts {
@@ -179,7 +148,8 @@ impl WorkerOpts {
             self.token,
             token_file.as_deref(),
             "--token / CONCUR_WORKER_TOKEN",
-        )?;
+        )
+        .map_err(anyhow::Error::msg)?;
         let ca = self.tls_ca.or(file.tls_ca);
         let identity = match (
             self.tls_cert.or(file.tls_cert),
@@ -210,6 +180,10 @@ impl WorkerOpts {
             drain_timeout,
             token,
             tls,
+            max_threads: self
+                .max_threads
+                .or(file.max_threads)
+                .unwrap_or(crate::executor::DEFAULT_MAX_THREADS),
         })
     }
 }

@@ -5,7 +5,7 @@
 use crate::exit::CliError;
 use crate::progress::RunsProgress;
 use crate::runner::Target;
-use concur_core::report::JobReport;
+use concur_core::report::JobSummary;
 use concur_core::{JobSpec, Strategy};
 use serde::Serialize;
 
@@ -54,7 +54,7 @@ pub(crate) struct SeriesDef {
 #[derive(Debug, Clone)]
 pub(crate) struct Measured {
     pub(crate) cell: Cell,
-    pub(crate) runs: Vec<JobReport>,
+    pub(crate) runs: Vec<JobSummary>,
 }
 
 /// A series after it ran.

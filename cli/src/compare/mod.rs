@@ -12,7 +12,7 @@ mod report;
 mod table;
 
 use crate::args::{FetchInput, GlobalOpts, OutputFormat, SumSquaresInput, parse_strategy};
-use crate::exit::{CliError, Outcome};
+use crate::exit::{CliError, Exit};
 use crate::progress::RunsProgress;
 use crate::runner::Target;
 use crate::submit;
@@ -78,7 +78,7 @@ fn sorted_unique(values: &[u32]) -> Vec<u32> {
 }
 
 /// Runs `compare`.
-pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Outcome, CliError> {
+pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Exit, CliError> {
     let workload = match &opts.workload {
         CompareWorkload::SumSquares(input) => submit::sum_squares_workload(input)?,
         CompareWorkload::Fetch(input) => submit::fetch_workload(input)?,
@@ -134,7 +134,7 @@ pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Outcom
     let describe = target.describe();
     target.shutdown();
     let Some(runs) = result? else {
-        return Ok(Outcome::Interrupted);
+        return Ok(Exit::Interrupted);
     };
     let report = report::build(
         report::Context {
@@ -159,9 +159,5 @@ pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Outcom
         .iter()
         .flat_map(|s| &s.cells)
         .any(|c| c.items_failed > 0);
-    Ok(if failed {
-        Outcome::No
-    } else {
-        Outcome::Success
-    })
+    Ok(if failed { Exit::No } else { Exit::Success })
 }

@@ -161,7 +161,7 @@ impl CellReport {
             min: 0.0,
             max: 0.0,
         });
-        let median_of = |f: fn(&concur_core::report::JobReport) -> f64| {
+        let median_of = |f: fn(&concur_core::report::JobSummary) -> f64| {
             let values: Vec<f64> = measured.runs.iter().map(f).collect();
             Spread::of(&values).map_or(0.0, |s| s.median)
         };
@@ -356,12 +356,13 @@ fn recommend(series: &[SeriesReport], baseline_wall_s: f64) -> Recommendation {
 mod tests {
     use super::super::matrix::{SeriesRun, plan};
     use super::*;
+    use concur_core::JobId;
     use concur_core::Strategy;
-    use concur_core::report::{JobHeader, JobReport, JobState};
+    use concur_core::report::{ItemCounts, JobHeader, JobState, JobSummary, JobTotals};
 
-    fn job(wall_s: f64) -> JobReport {
+    fn job(wall_s: f64) -> JobSummary {
         let header = JobHeader {
-            job_id: 1,
+            job_id: JobId(1),
             state: JobState::Succeeded,
             workload: "sum-squares".into(),
             strategy: "threads".into(),
@@ -370,7 +371,7 @@ mod tests {
             wall_s,
             stale_results_discarded: 0,
         };
-        JobReport::new(header, Vec::new(), Vec::new())
+        JobSummary::new(header, ItemCounts::default(), JobTotals::default())
     }
 
     /// Runs every planned cell with the wall times `walls(cell)` gives.

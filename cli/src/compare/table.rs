@@ -11,7 +11,7 @@ fn optional(value: Option<f64>, digits: usize) -> String {
 
 /// Prints `report`, and where its files went.
 pub(crate) fn print(report: &CompareReport, written: Option<&[PathBuf]>) {
-    println!(
+    crate::stdout::outln!(
         "{} job, {} items, on {} ({} cores here), {} run(s) per cell; baseline 1 process x sequential: {:.3} s",
         report.workload,
         report.items,
@@ -53,7 +53,7 @@ pub(crate) fn print(report: &CompareReport, written: Option<&[PathBuf]>) {
             ]);
         }
     }
-    println!("{cells}");
+    crate::stdout::outln!("{cells}");
     let mut fits = Table::new();
     fits.load_style(UTF8_FULL_CONDENSED).set_header(vec![
         "series",
@@ -92,10 +92,10 @@ pub(crate) fn print(report: &CompareReport, written: Option<&[PathBuf]>) {
                 .map_or_else(|| "-".into(), |w| format!("{w:.3} s")),
         ]);
     }
-    println!("{fits}");
-    println!("{}", report.recommendation.text);
+    crate::stdout::outln!("{fits}");
+    crate::stdout::outln!("{}", report.recommendation.text);
     if let Some(paths) = written {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        println!("wrote {}", names.join(", "));
+        crate::stdout::outln!("wrote {}", names.join(", "));
     }
 }

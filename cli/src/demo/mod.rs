@@ -9,12 +9,12 @@ mod findings;
 mod scenarios;
 
 use crate::args::{GlobalOpts, OutputFormat};
-use crate::exit::{CliError, Outcome};
+use crate::exit::{CliError, Exit};
 use crate::progress::RunsProgress;
 use crate::runner::Target;
 use crate::sites::{self, SitesServeOpts};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
-use concur_core::report::{JobReport, efficiency, ratio, speedup};
+use concur_core::report::{JobSummary, efficiency, ratio, speedup};
 use concur_core::workload::FetchSpec;
 use concur_core::{JobSpec, NumberSpec, Workload};
 use scenarios::{Job, SCENARIOS, Scenario};
@@ -141,7 +141,7 @@ pub(crate) struct DemoReport {
 }
 
 /// Runs `demo`.
-pub(crate) async fn run(global: &GlobalOpts, opts: DemoOpts) -> Result<Outcome, CliError> {
+pub(crate) async fn run(global: &GlobalOpts, opts: DemoOpts) -> Result<Exit, CliError> {
     let start = Instant::now();
     let cores = concur_worker::system::cores();
     let (latency, jitter, bytes, scale) = if opts.full {
@@ -194,9 +194,9 @@ pub(crate) async fn run(global: &GlobalOpts, opts: DemoOpts) -> Result<Outcome, 
         let _ = sites_stopped.await;
     }));
     if global.output == OutputFormat::Human {
-        println!("{}", settings.io());
-        println!("{}", settings.cpu());
-        println!(
+        crate::stdout::outln!("{}", settings.io());
+        crate::stdout::outln!("{}", settings.cpu());
+        crate::stdout::outln!(
             "local cluster: in-process coordinator, 1 or {} worker processes ({cores} cores)",
             settings.processes
         );
@@ -205,7 +205,7 @@ pub(crate) async fn run(global: &GlobalOpts, opts: DemoOpts) -> Result<Outcome, 
     let _ = stop_sites.send(());
     let _ = sites_task.await;
     let Some(rows) = result? else {
-        return Ok(Outcome::Interrupted);
+        return Ok(Exit::Interrupted);
     };
     let report = DemoReport {
         findings: findings::write(&rows, &settings),
@@ -218,11 +218,7 @@ pub(crate) async fn run(global: &GlobalOpts, opts: DemoOpts) -> Result<Outcome, 
         OutputFormat::Human => print(&report),
     }
     let failed = report.scenarios.iter().any(|r| r.items_failed > 0);
-    Ok(if failed {
-        Outcome::No
-    } else {
-        Outcome::Success
-    })
+    Ok(if failed { Exit::No } else { Exit::Success })
 }
 
 fn job_spec(scenario: &Scenario, settings: &Settings) -> JobSpec {
@@ -263,7 +259,7 @@ async fn run_scenarios(
 ) -> Result<Option<Vec<Row>>, CliError> {
     let mut target = Target::new(None, 1, global.debug).await?;
     let progress = RunsProgress::new(global.output, SCENARIOS.len() as u64, "demo");
-    let mut reports: Vec<(&Scenario, u32, JobReport)> = Vec::new();
+    let mut reports: Vec<(&Scenario, u32, JobSummary)> = Vec::new();
     for scenario in &SCENARIOS {
         let processes = scenario.processes(settings.processes);
         let bar = progress.job(scenario.name);
@@ -349,11 +345,11 @@ fn print(report: &DemoReport) {
             row.about.clone(),
         ]);
     }
-    println!("{table}");
+    crate::stdout::outln!("{table}");
     for finding in &report.findings {
-        println!("- {finding}");
+        crate::stdout::outln!("- {finding}");
     }
-    println!(
+    crate::stdout::outln!(
         "(speedup over io-sync / cpu-sync of this run; efficiency = speedup / (processes x concurrency); demo took {:.1} s)",
         report.elapsed_s
     );

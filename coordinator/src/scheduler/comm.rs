@@ -1,81 +1,66 @@
-//! The scheduler's only way out: messages to workers and job-change notices.
+//! The scheduler's only way out: messages to workers, job-change notices and the durable
+//! changes to store.
 //!
-//! The gRPC layer implements [`Comm`] by queueing messages for the worker streams; tests
-//! implement it by recording them.
+//! The gRPC layer implements [`Comm`] by queueing messages for the worker streams and handing
+//! [`Persist`] events to the store's writer; tests implement it by recording.
 
-use concur_core::plan::Unit;
-use concur_core::policy::HostPolicy;
-use concur_core::report::{JobState, ShardRow};
-use concur_core::{Attempt, JobId, JobSpec, Outcome, ShardId, Strategy, WorkerId};
+use concur_core::protocol::Assignment;
+use concur_core::report::{JobRecord, ShardRow};
+use concur_core::{JobId, LeaseKey, Outcome, WorkerId};
 
-/// Identifies one lease: a shard of a job at one attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LeaseKey {
-    /// The job.
-    pub job_id: JobId,
-    /// The shard within the job.
-    pub shard_id: ShardId,
-    /// The attempt this lease stands for.
-    pub attempt: Attempt,
-}
-
-/// A shard handed to a worker.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Assignment {
-    /// What the worker must echo in its results.
-    pub lease: LeaseKey,
-    /// How to run the units.
-    pub strategy: Strategy,
-    /// Threads or tasks to use.
-    pub concurrency: u32,
-    /// Per-request timeout for fetch units.
-    pub fetch_timeout_ms: u64,
-    /// Body cap for fetch units.
-    pub fetch_max_body_bytes: u64,
-    /// Host rules fetch units must obey, also on redirects and after name resolution.
-    pub fetch_policy: HostPolicy,
-    /// The work itself.
-    pub units: Vec<Unit>,
-}
-
-/// A change that must survive a coordinator restart.
+/// A change that must survive a coordinator restart. Submissions are not here: a job is
+/// stored before the scheduler ever sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Persist {
-    /// A job was accepted and planned into `shards` shards.
-    JobSubmitted {
+    /// A job's first shard was leased: it is running.
+    JobStarted {
         /// The job.
         job_id: JobId,
-        /// Its spec.
-        spec: JobSpec,
-        /// Shard count asked of the planner at submission (the plan is recomputed from it).
-        shards: u32,
-        /// Unix milliseconds at submission.
-        submitted_unix_ms: u64,
     },
     /// A shard was leased with a new attempt number.
     ShardLeased {
         /// The lease.
         lease: LeaseKey,
     },
-    /// A shard finished (or gave up): its report row and unit outcomes, in unit order.
+    /// A shard finished: its report row and its units' outcomes, in unit order (unit `u` is
+    /// item `first_item + u`).
     ShardCommitted {
-        /// The job.
-        job_id: JobId,
-        /// The shard.
-        shard_id: ShardId,
+        /// The lease that finished it.
+        lease: LeaseKey,
+        /// The shard's first item.
+        first_item: u64,
         /// Its report row.
         row: ShardRow,
         /// Its units' outcomes.
         outcomes: Vec<Outcome>,
     },
-    /// A job reached a final state.
-    JobFinished {
+    /// A shard ran out of retries: every one of its items failed with the row's error.
+    ShardGaveUp {
         /// The job.
         job_id: JobId,
-        /// Its final state.
-        state: JobState,
-        /// Its wall time.
-        wall_s: f64,
+        /// The shard's first item.
+        first_item: u64,
+        /// Its report row, with the error.
+        row: ShardRow,
+    },
+    /// Unit results of a finished (or forgotten) job were refused as stale: counted in its
+    /// stored summary, as evidence of fencing.
+    StaleResults {
+        /// The job.
+        job_id: JobId,
+        /// Results refused.
+        count: u64,
+    },
+    /// A job reached a final state; its final summary.
+    JobFinished {
+        /// The summary.
+        record: JobRecord,
+    },
+    /// Worker ids up to and including `through` may be handed out: never again after a
+    /// restart.
+    WorkerIdsReserved {
+        /// The last id reserved.
+        through: WorkerId,
     },
 }
 
@@ -87,8 +72,9 @@ pub trait Comm {
     fn cancel(&mut self, worker: WorkerId, lease: LeaseKey, reason: &str);
     /// A job's progress or state changed.
     fn job_changed(&mut self, job_id: JobId);
-    /// Tell a worker its shard's results are committed (sent only after `persist` succeeded).
+    /// Tell a worker its shard's results are committed. The caller delivers it only once the
+    /// `persist` events before it are stored.
     fn accepted(&mut self, worker: WorkerId, lease: LeaseKey);
-    /// Record a durable change; the caller must store it before delivering any message.
+    /// Record a durable change.
     fn persist(&mut self, event: Persist);
 }

@@ -1,28 +1,14 @@
 //! Drives the scheduler with an arbitrary byte string as a sequence of events, honest and
 //! hostile, checking its invariants after every step. Used by the cargo-fuzz target
-//! `fuzz/fuzz_targets/scheduler.rs` and by a property test on stable Rust.
+//! `fuzz/fuzz_targets/scheduler.rs` (feature `fuzzing`) and by a property test on stable Rust;
+//! not part of the production library.
 
-use super::{
-    Assignment, Comm, LeaseKey, Persist, Scheduler, SchedulerConfig, ShardTiming, WorkerInfo,
-};
-use concur_core::plan::Unit;
-use concur_core::{JobSpec, NumberSpec, Outcome, Strategy, Workload, kernel};
+use super::testing::{RecordingComm, honest_results, info};
+use super::{Scheduler, SchedulerConfig};
+use concur_core::protocol::ShardTiming;
+use concur_core::{Attempt, JobId, JobSpec, LeaseKey, NumberSpec, Outcome, ShardId, Strategy};
+use concur_core::{WorkerId, Workload};
 use std::time::{Duration, Instant};
-
-#[derive(Default)]
-struct Recorder {
-    assigned: Vec<(u64, Assignment)>,
-}
-
-impl Comm for Recorder {
-    fn assign(&mut self, worker: u64, assignment: Assignment) {
-        self.assigned.push((worker, assignment));
-    }
-    fn cancel(&mut self, _: u64, _: LeaseKey, _: &str) {}
-    fn job_changed(&mut self, _: u64) {}
-    fn accepted(&mut self, _: u64, _: LeaseKey) {}
-    fn persist(&mut self, _: Persist) {}
-}
 
 /// Reads bytes one at a time, zero once exhausted.
 struct Bytes<'a>(std::slice::Iter<'a, u8>);
@@ -33,26 +19,6 @@ impl Bytes<'_> {
     }
 }
 
-fn honest(assignment: &Assignment) -> Vec<(u32, Outcome)> {
-    assignment
-        .units
-        .iter()
-        .enumerate()
-        .map(|(i, unit)| {
-            let value = match unit {
-                Unit::SumSquares { lo, hi, .. } => kernel::sum_squares_range(*lo, *hi),
-                Unit::Fetch { .. } => 0,
-            };
-            let outcome = Outcome {
-                ok: true,
-                value,
-                ..Outcome::default()
-            };
-            (i as u32, outcome)
-        })
-        .collect()
-}
-
 /// Applies the events encoded in `data`; panics if an invariant breaks.
 pub fn drive(data: &[u8]) {
     let mut bytes = Bytes(data.iter());
@@ -60,20 +26,19 @@ pub fn drive(data: &[u8]) {
         lease_timeout: Some(Duration::from_secs(30)),
         ..SchedulerConfig::default()
     });
-    let mut comm = Recorder::default();
+    let mut comm = RecordingComm::default();
     let mut now = Instant::now();
-    let mut workers: Vec<u64> = Vec::new();
-    let mut jobs: Vec<u64> = Vec::new();
+    let mut workers: Vec<WorkerId> = Vec::new();
+    let mut jobs: Vec<JobId> = Vec::new();
     let mut steps = 0;
     while !bytes.0.as_slice().is_empty() && steps < 10_000 {
         steps += 1;
-        match bytes.next() % 9 {
+        match bytes.next() % 10 {
             0 => {
-                let info = WorkerInfo {
-                    slots: u32::from(bytes.next() % 4),
-                    ..WorkerInfo::default()
-                };
-                workers.push(s.on_worker_attached(info, now, &mut comm));
+                let slots = u32::from(bytes.next() % 4);
+                if let Ok(id) = s.on_worker_attached(info(slots), now, &mut comm) {
+                    workers.push(id);
+                }
             }
             1 => {
                 let count = bytes.next() % 6;
@@ -86,17 +51,17 @@ pub fn drive(data: &[u8]) {
                     max_retries: Some(u32::from(bytes.next() % 3)),
                     label: String::new(),
                 };
-                if let Ok(id) = s.on_job_submitted(spec, now, 0, &mut comm) {
+                if let Ok(id) = s.submit(spec, now, 0, &mut comm) {
                     jobs.push(id);
                 }
             }
             2 | 3 => {
                 // A lease made up from the bytes: usually stale or foreign.
-                let worker = u64::from(bytes.next() % 8);
+                let worker = WorkerId(u64::from(bytes.next() % 8));
                 let lease = LeaseKey {
-                    job_id: u64::from(bytes.next() % 6),
-                    shard_id: u32::from(bytes.next() % 10),
-                    attempt: u32::from(bytes.next() % 4),
+                    job_id: JobId(u64::from(bytes.next() % 6)),
+                    shard_id: ShardId(u32::from(bytes.next() % 10)),
+                    attempt: Attempt(u32::from(bytes.next() % 4)),
                 };
                 let results = (0..bytes.next() % 4)
                     .map(|_| (u32::from(bytes.next()), Outcome::failed("forged", f64::NAN)))
@@ -110,20 +75,10 @@ pub fn drive(data: &[u8]) {
                 if !comm.assigned.is_empty() {
                     let index = usize::from(bytes.next()) % comm.assigned.len();
                     let (worker, assignment) = comm.assigned.swap_remove(index);
-                    s.on_unit_results(
-                        worker,
-                        assignment.lease,
-                        honest(&assignment),
-                        now,
-                        &mut comm,
-                    );
-                    s.on_shard_finished(
-                        worker,
-                        assignment.lease,
-                        ShardTiming::default(),
-                        now,
-                        &mut comm,
-                    );
+                    let results = honest_results(&assignment);
+                    s.on_unit_results(worker, assignment.lease, results, now, &mut comm);
+                    let timing = ShardTiming::default();
+                    s.on_shard_finished(worker, assignment.lease, timing, now, &mut comm);
                 }
             }
             6 => {
@@ -138,6 +93,17 @@ pub fn drive(data: &[u8]) {
                     let _ = s.on_cancel(job, now, &mut comm);
                 }
             }
+            8 => {
+                if !workers.is_empty() {
+                    let worker = workers[usize::from(bytes.next()) % workers.len()];
+                    let running = u32::from(bytes.next() % 3);
+                    let _ = s.on_heartbeat(worker, now);
+                    s.on_executions_reported(worker, running, now, &mut comm);
+                    if bytes.next() % 8 == 0 {
+                        let _ = s.on_worker_draining(worker);
+                    }
+                }
+            }
             _ => {
                 now += Duration::from_millis(u64::from(bytes.next()) * 50);
                 for lost in s.on_tick(now, &mut comm) {
@@ -150,37 +116,29 @@ pub fn drive(data: &[u8]) {
 }
 
 fn check_invariants(s: &Scheduler, now: Instant) {
-    for (progress, _, _) in s.list_jobs(now) {
-        assert!(progress.items_done <= progress.items_total, "{progress:?}");
-        assert!(progress.items_failed <= progress.items_done, "{progress:?}");
+    let mut running = 0;
+    for record in s.job_records(now) {
+        let items = record.items;
+        assert!(items.ok + items.failed <= items.total, "{record:?}");
+        assert!(record.shards_done <= record.shards_total, "{record:?}");
         assert!(
-            progress.shards_done <= progress.shards_total,
-            "{progress:?}"
+            record.shards_done + record.shards_running <= record.shards_total,
+            "{record:?}"
         );
-        assert!(
-            progress.shards_done + progress.shards_running <= progress.shards_total,
-            "{progress:?}"
-        );
-        if progress.shards_done == progress.shards_total {
-            assert!(
-                progress.state.is_final(),
-                "all shards done but {progress:?}"
-            );
+        if record.shards_done == record.shards_total {
+            assert!(record.state.is_final(), "all shards done but {record:?}");
         }
-        if progress.state.is_final() {
-            assert_eq!(progress.shards_running, 0, "{progress:?}");
+        if record.state.is_final() {
+            assert_eq!(record.shards_running, 0, "{record:?}");
         }
+        running += record.shards_running;
     }
     let load: u32 = s.list_workers(now).iter().map(|w| w.running).sum();
-    let running: u32 = s
-        .list_jobs(now)
-        .iter()
-        .map(|(p, _, _)| p.shards_running)
-        .sum();
     assert_eq!(
         load, running,
         "workers' loads and jobs' running shards disagree"
     );
+    assert!(s.pool.free_set_is_consistent(), "free set out of step");
 }
 
 #[cfg(test)]

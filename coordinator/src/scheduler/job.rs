@@ -1,154 +1,92 @@
-//! A job's state inside the scheduler: its shards, their leases and its items' outcomes.
+//! A job inside the scheduler: its shards' phases, its counters and every transition that
+//! changes them. Counters change only here, so "leased shards", "done shards" and the item
+//! tally cannot drift apart.
 
-use concur_core::plan::ShardPlan;
-use concur_core::report::{JobState, ShardRow};
-use concur_core::{Attempt, JobId, JobSpec, Outcome, WorkerId};
+use super::comm::Persist;
+use super::shard::{Lease, Phase, Shard, ShardEnd, UnitBuffer};
+use super::tally::{Tally, oks};
+use concur_core::plan::Plan;
+use concur_core::protocol::{ShardTiming, WorkerInfo};
+use concur_core::report::{JobRecord, JobState, ShardRow};
+use concur_core::{Attempt, JobId, JobSpec, LeaseKey, Outcome, ShardId, WorkerId};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
-
-/// The current lease of a shard.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Lease {
-    pub(crate) worker: WorkerId,
-    pub(crate) attempt: Attempt,
-    pub(crate) leased_at: Instant,
-}
-
-/// One shard's life: pending, leased, or done.
-#[derive(Debug, Default)]
-pub(crate) struct ShardState {
-    /// Attempt of the latest lease; 0 before the first.
-    pub(crate) attempt: Attempt,
-    pub(crate) lease: Option<Lease>,
-    /// Leases lost with their worker so far.
-    pub(crate) retries: u32,
-    pub(crate) done: bool,
-    /// Results of the current lease, by unit position; committed only when the shard finishes,
-    /// so a lost lease leaves nothing half-counted.
-    pub(crate) buffer: Vec<Option<Outcome>>,
-    /// Report row, filled when the shard finishes (or gives up).
-    pub(crate) row: ShardRow,
-}
-
-/// An item's outcome assembled from its units; split items have several parts.
-#[derive(Debug, Default)]
-pub(crate) struct ItemSlot {
-    pub(crate) outcome: Outcome,
-    pub(crate) parts: u32,
-}
 
 /// A submitted job.
 #[derive(Debug)]
 pub(crate) struct Job {
     pub(crate) id: JobId,
-    pub(crate) spec: JobSpec,
-    pub(crate) state: JobState,
+    pub(crate) spec: Arc<JobSpec>,
+    pub(crate) plan: Plan,
+    shards: Vec<Shard>,
+    state: JobState,
     pub(crate) submitted_at: Instant,
-    pub(crate) submitted_unix_ms: u64,
-    pub(crate) finished_at: Option<Instant>,
-    pub(crate) plans: Vec<ShardPlan>,
-    pub(crate) shards: Vec<ShardState>,
-    pub(crate) items: Vec<ItemSlot>,
-    /// Parts each item is split into (1 unless a huge n was cut into sub-ranges).
-    pub(crate) parts_per_item: Vec<u32>,
-    pub(crate) shards_done: u32,
-    pub(crate) shards_running: u32,
-    pub(crate) items_done: u64,
-    pub(crate) items_failed: u64,
-    pub(crate) max_retries: u32,
-    /// Unit results refused because their lease was superseded.
-    pub(crate) stale_discarded: u64,
+    submitted_unix_ms: u64,
+    finished_at: Option<Instant>,
+    /// Revoked shards to re-lease first, then fresh shards from `next_fresh` on.
+    retries: VecDeque<ShardId>,
+    next_fresh: u32,
+    shards_done: u32,
+    shards_leased: u32,
+    tally: Tally,
+    max_retries: u32,
+    stale_discarded: u64,
 }
 
-/// A job's progress, as streamed to watchers.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct JobProgress {
-    /// The job.
-    pub job_id: JobId,
-    /// Its state.
-    pub state: JobState,
-    /// Items in the job.
-    pub items_total: u64,
-    /// Items with every part reported.
-    pub items_done: u64,
-    /// Of those, items that failed.
-    pub items_failed: u64,
-    /// Shards in the job.
-    pub shards_total: u32,
-    /// Shards finished.
-    pub shards_done: u32,
-    /// Shards leased now.
-    pub shards_running: u32,
-    /// Seconds since submission (until the end, once final).
-    pub elapsed_s: f64,
-}
-
-/// Everything a report needs, read out of the scheduler.
-#[derive(Debug, Clone)]
-pub struct JobSnapshot {
-    /// Progress figures and state.
-    pub progress: JobProgress,
-    /// The spec as submitted.
-    pub spec: JobSpec,
-    /// Unix milliseconds at submission.
-    pub submitted_unix_ms: u64,
-    /// One row per shard.
-    pub shards: Vec<ShardRow>,
-    /// Per item: its input and, once reported, its outcome.
-    pub items: Vec<(String, Option<Outcome>)>,
-    /// Unit results refused because their lease was superseded.
-    pub stale_discarded: u64,
+/// What revoking a lease did.
+#[derive(Debug)]
+pub(crate) struct Revoked {
+    /// The lease the worker must drop.
+    pub(crate) lease: LeaseKey,
+    /// Set when the shard ran out of retries and gave up (its record to store).
+    pub(crate) gave_up: Option<Persist>,
 }
 
 impl Job {
+    /// A job with every shard pending.
     pub(crate) fn new(
         id: JobId,
-        spec: JobSpec,
-        plans: Vec<ShardPlan>,
+        spec: Arc<JobSpec>,
+        plan: Plan,
         now: Instant,
-        unix_ms: u64,
+        submitted_unix_ms: u64,
     ) -> Self {
-        let item_count = spec.workload.item_count() as usize;
-        let mut parts_per_item = vec![0u32; item_count];
-        for plan in &plans {
-            for item in plan.first_item..plan.first_item + plan.item_count {
-                parts_per_item[item as usize] += 1;
-            }
-        }
-        let shards = plans
-            .iter()
-            .enumerate()
-            .map(|(i, plan)| ShardState {
-                row: ShardRow {
-                    shard_id: i as u32,
-                    items: plan.item_count,
-                    ..ShardRow::default()
-                },
-                ..ShardState::default()
-            })
+        let shards = std::iter::repeat_with(Shard::default)
+            .take(plan.len() as usize)
             .collect();
         let max_retries = spec
             .max_retries
             .unwrap_or(concur_core::spec::DEFAULT_MAX_RETRIES);
         Self {
             id,
+            tally: Tally::new(&plan),
             spec,
+            plan,
+            shards,
             state: JobState::Pending,
             submitted_at: now,
-            submitted_unix_ms: unix_ms,
+            submitted_unix_ms,
             finished_at: None,
-            plans,
-            shards,
-            items: std::iter::repeat_with(ItemSlot::default)
-                .take(item_count)
-                .collect(),
-            parts_per_item,
+            retries: VecDeque::new(),
+            next_fresh: 0,
             shards_done: 0,
-            shards_running: 0,
-            items_done: 0,
-            items_failed: 0,
+            shards_leased: 0,
             max_retries,
             stale_discarded: 0,
         }
+    }
+
+    pub(crate) fn state(&self) -> JobState {
+        self.state
+    }
+
+    pub(crate) fn shard_count(&self) -> u32 {
+        self.shards.len() as u32
+    }
+
+    pub(crate) fn shard(&self, shard: ShardId) -> Option<&Shard> {
+        self.shards.get(shard.get() as usize)
     }
 
     /// Seconds from submission to the end (or to `now` while running).
@@ -159,76 +97,310 @@ impl Job {
             .as_secs_f64()
     }
 
-    /// Adds a finished shard's unit outcomes to its items, exactly once per shard.
-    pub(crate) fn commit_shard(&mut self, shard_id: usize, outcomes: Vec<Outcome>) {
-        let plan = self.plans[shard_id];
-        for (offset, outcome) in outcomes.into_iter().enumerate() {
-            let item = (plan.first_item + offset as u64) as usize;
-            let slot = &mut self.items[item];
-            slot.outcome.absorb(&outcome, slot.parts == 0);
-            slot.parts += 1;
-            if slot.parts == self.parts_per_item[item] {
-                self.items_done += 1;
-                if !slot.outcome.ok {
-                    self.items_failed += 1;
-                }
+    /// The next shard to lease: retries first, then fresh shards in order.
+    pub(crate) fn take_pending(&mut self) -> Option<ShardId> {
+        if self.state.is_final() {
+            return None;
+        }
+        while let Some(shard) = self.retries.pop_front() {
+            if matches!(self.shards[shard.get() as usize].phase, Phase::Pending) {
+                return Some(shard);
             }
         }
-        let shard = &mut self.shards[shard_id];
-        shard.done = true;
-        shard.lease = None;
-        shard.buffer = Vec::new();
-        self.shards_done += 1;
+        while (self.next_fresh as usize) < self.shards.len() {
+            let shard = ShardId(self.next_fresh);
+            self.next_fresh += 1;
+            if matches!(self.shards[shard.get() as usize].phase, Phase::Pending) {
+                return Some(shard);
+            }
+        }
+        None
     }
 
-    /// Moves to a final state once every shard is done.
-    pub(crate) fn finish_if_complete(&mut self, now: Instant) -> bool {
-        if self.state.is_final() || self.shards_done as usize != self.shards.len() {
-            return false;
+    /// Leases a pending shard to `worker` with the next attempt.
+    pub(crate) fn lease(&mut self, shard_id: ShardId, worker: WorkerId, now: Instant) -> LeaseKey {
+        let shard = &mut self.shards[shard_id.get() as usize];
+        debug_assert!(matches!(shard.phase, Phase::Pending));
+        shard.attempt = shard.attempt.next();
+        shard.phase = Phase::Leased(Box::new(Lease {
+            worker,
+            leased_at: now,
+            results: UnitBuffer::default(),
+        }));
+        self.shards_leased += 1;
+        if self.state == JobState::Pending {
+            self.state = JobState::Running;
         }
-        self.state = if self.items_failed == 0 {
+        LeaseKey {
+            job_id: self.id,
+            shard_id,
+            attempt: shard.attempt,
+        }
+    }
+
+    /// The lease if it is `lease.shard_id`'s current one, held by `worker`.
+    fn current(&mut self, worker: WorkerId, lease: LeaseKey) -> Option<&mut Lease> {
+        let shard = self.shards.get_mut(lease.shard_id.get() as usize)?;
+        match &mut shard.phase {
+            Phase::Leased(current)
+                if current.worker == worker && shard.attempt == lease.attempt =>
+            {
+                Some(current)
+            }
+            _ => None,
+        }
+    }
+
+    /// Buffers unit results of the current lease; false (and counted as stale) otherwise.
+    pub(crate) fn buffer_results(
+        &mut self,
+        worker: WorkerId,
+        lease: LeaseKey,
+        results: Vec<(u32, Outcome)>,
+    ) -> bool {
+        let count = results.len() as u64;
+        let units = self.plan_units(lease.shard_id);
+        match self.current(worker, lease) {
+            Some(current) => {
+                current.results.add(units, results);
+                true
+            }
+            None => {
+                self.stale_discarded += count;
+                false
+            }
+        }
+    }
+
+    fn plan_units(&self, shard: ShardId) -> u64 {
+        if shard.get() < self.plan.len() {
+            self.plan.shard(shard.get()).item_count
+        } else {
+            0
+        }
+    }
+
+    /// Commits the current lease's results; units never reported fail (with the shard's error
+    /// if it sent one). `None` if `lease` is not current.
+    pub(crate) fn commit(
+        &mut self,
+        worker: &WorkerInfo,
+        worker_id: WorkerId,
+        lease: LeaseKey,
+        timing: ShardTiming,
+        now: Instant,
+    ) -> Option<Persist> {
+        self.current(worker_id, lease)?;
+        let index = lease.shard_id.get() as usize;
+        let plan = self.plan.shard(lease.shard_id.get());
+        let Phase::Leased(current) = std::mem::replace(
+            &mut self.shards[index].phase,
+            Phase::Done(ShardEnd::Committed),
+        ) else {
+            return None;
+        };
+        let missing = if timing.error.is_empty() {
+            "worker reported no result for this item"
+        } else {
+            timing.error.as_str()
+        };
+        let outcomes = current.results.into_outcomes(plan.item_count, missing);
+        let row = ShardRow {
+            shard_id: lease.shard_id,
+            worker_id,
+            host: worker.host.clone(),
+            pid: worker.pid,
+            attempt: lease.attempt,
+            items: plan.item_count,
+            run_s: timing.run_s,
+            cpu_s: timing.cpu_s,
+            queue_s: (current
+                .leased_at
+                .saturating_duration_since(self.submitted_at))
+            .as_secs_f64(),
+            round_trip_s: now
+                .saturating_duration_since(current.leased_at)
+                .as_secs_f64(),
+            item_time_s: outcomes.iter().map(|o| o.duration_s).sum(),
+            concurrency: timing.concurrency,
+            done: true,
+            error: (!timing.error.is_empty()).then_some(timing.error),
+            ..ShardRow::default()
+        };
+        self.shards_leased -= 1;
+        self.shards_done += 1;
+        self.tally
+            .add_shard(plan.first_item, oks(&outcomes), Some(&row));
+        Some(Persist::ShardCommitted {
+            lease,
+            first_item: plan.first_item,
+            row,
+            outcomes,
+        })
+    }
+
+    /// Ends `worker`'s lease of `shard_id`: the shard goes back to the front of the queue as a
+    /// retry, or gives up past the job's retry limit. `None` if `worker` does not hold it.
+    pub(crate) fn revoke(
+        &mut self,
+        shard_id: ShardId,
+        worker: WorkerId,
+        reason: &str,
+    ) -> Option<Revoked> {
+        let index = shard_id.get() as usize;
+        let shard = self.shards.get_mut(index)?;
+        if !matches!(&shard.phase, Phase::Leased(lease) if lease.worker == worker) {
+            return None;
+        }
+        shard.phase = Phase::Pending;
+        shard.revocations += 1;
+        self.shards_leased -= 1;
+        let lease = LeaseKey {
+            job_id: self.id,
+            shard_id,
+            attempt: shard.attempt,
+        };
+        if shard.revocations <= self.max_retries {
+            self.retries.push_back(shard_id);
+            return Some(Revoked {
+                lease,
+                gave_up: None,
+            });
+        }
+        let error = format!(
+            "lease lost {} times ({reason}); retry limit {} reached",
+            shard.revocations, self.max_retries
+        );
+        Some(Revoked {
+            lease,
+            gave_up: Some(self.give_up(shard_id, error)),
+        })
+    }
+
+    /// Fails every unit of a pending shard that can no longer run.
+    fn give_up(&mut self, shard_id: ShardId, error: String) -> Persist {
+        let shard = &mut self.shards[shard_id.get() as usize];
+        shard.phase = Phase::Done(ShardEnd::GaveUp);
+        let plan = self.plan.shard(shard_id.get());
+        let row = ShardRow {
+            shard_id,
+            attempt: shard.attempt,
+            items: plan.item_count,
+            done: true,
+            error: Some(error),
+            ..ShardRow::default()
+        };
+        self.shards_done += 1;
+        self.tally.add_shard(
+            plan.first_item,
+            std::iter::repeat_n(false, plan.item_count as usize),
+            None,
+        );
+        Persist::ShardGaveUp {
+            job_id: self.id,
+            first_item: plan.first_item,
+            row,
+        }
+    }
+
+    /// Cancels the job: leased shards end (their holders are returned, to be told), pending
+    /// ones never run. `None` if the job had already finished.
+    pub(crate) fn cancel(&mut self, now: Instant) -> Option<Vec<(WorkerId, LeaseKey)>> {
+        if self.state.is_final() {
+            return None;
+        }
+        let mut leases = Vec::new();
+        for (index, shard) in self.shards.iter_mut().enumerate() {
+            if let Phase::Leased(lease) = &shard.phase {
+                leases.push((
+                    lease.worker,
+                    LeaseKey {
+                        job_id: self.id,
+                        shard_id: ShardId(index as u32),
+                        attempt: shard.attempt,
+                    },
+                ));
+                shard.phase = Phase::Done(ShardEnd::Cancelled);
+            }
+        }
+        self.shards_leased = 0;
+        self.retries.clear();
+        self.state = JobState::Cancelled;
+        self.finished_at = Some(now);
+        Some(leases)
+    }
+
+    /// Moves to its final state once every shard is done; the record to store if it did.
+    pub(crate) fn finish_if_complete(&mut self, now: Instant) -> Option<Persist> {
+        if self.state.is_final() || self.shards_done as usize != self.shards.len() {
+            return None;
+        }
+        self.state = if self.tally.items.failed == 0 {
             JobState::Succeeded
         } else {
             JobState::Failed
         };
         self.finished_at = Some(now);
-        true
+        Some(Persist::JobFinished {
+            record: self.record(now),
+        })
     }
 
-    pub(crate) fn progress(&self, now: Instant) -> JobProgress {
-        JobProgress {
+    /// The record of a cancelled job, to store.
+    pub(crate) fn cancelled_record(&self, now: Instant) -> Persist {
+        Persist::JobFinished {
+            record: self.record(now),
+        }
+    }
+
+    /// The job's summary as of `now`.
+    pub(crate) fn record(&self, now: Instant) -> JobRecord {
+        JobRecord {
             job_id: self.id,
             state: self.state,
-            items_total: self.items.len() as u64,
-            items_done: self.items_done,
-            items_failed: self.items_failed,
+            workload: self.spec.workload.name().to_string(),
+            strategy: self.spec.strategy,
+            concurrency: self.spec.concurrency,
+            label: self.spec.label.clone(),
+            submitted_unix_ms: self.submitted_unix_ms,
+            wall_s: self.elapsed_s(now),
+            items: self.tally.items,
             shards_total: self.shards.len() as u32,
             shards_done: self.shards_done,
-            shards_running: self.shards_running,
-            elapsed_s: self.elapsed_s(now),
+            shards_running: self.shards_leased,
+            totals: self.tally.totals,
+            stale_results_discarded: self.stale_discarded,
         }
     }
 
-    pub(crate) fn snapshot(&self, now: Instant) -> JobSnapshot {
-        let items = self
-            .items
-            .iter()
-            .enumerate()
-            .map(|(i, slot)| {
-                let complete = slot.parts == self.parts_per_item[i] && slot.parts > 0;
-                (
-                    self.spec.workload.item_input(i as u64),
-                    complete.then(|| slot.outcome.clone()),
-                )
-            })
-            .collect();
-        JobSnapshot {
-            progress: self.progress(now),
-            spec: self.spec.clone(),
-            submitted_unix_ms: self.submitted_unix_ms,
-            shards: self.shards.iter().map(|s| s.row.clone()).collect(),
-            items,
-            stale_discarded: self.stale_discarded,
+    /// Restores a shard as stored: its last attempt and, if it finished, its end. Only for a
+    /// job being rebuilt, before any lease.
+    pub(crate) fn restore_shard(&mut self, stored: super::restore::StoredShard) {
+        let Some(shard) = self.shards.get_mut(stored.shard_id.get() as usize) else {
+            return;
+        };
+        shard.attempt = shard.attempt.max(stored.attempt);
+        let Some(end) = stored.end else {
+            return;
+        };
+        let plan = self.plan.shard(stored.shard_id.get());
+        shard.phase = Phase::Done(if end.gave_up {
+            ShardEnd::GaveUp
+        } else {
+            ShardEnd::Committed
+        });
+        self.shards_done += 1;
+        let units = std::iter::repeat_n(true, end.units_ok as usize)
+            .chain(std::iter::repeat_n(false, end.units_failed as usize));
+        let row = (!end.gave_up).then_some(&end.row);
+        self.tally.add_shard(plan.first_item, units, row);
+        if self.state == JobState::Pending {
+            self.state = JobState::Running;
         }
+    }
+
+    /// The attempt a shard was last leased with (for reports of unfinished shards).
+    pub(crate) fn attempt(&self, shard: ShardId) -> Attempt {
+        self.shard(shard).map_or(Attempt(0), |s| s.attempt)
     }
 }

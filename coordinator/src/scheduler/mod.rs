@@ -1,45 +1,63 @@
 //! The scheduler: a pure state machine over jobs, shards, leases and workers.
 //!
 //! Every change is an `on_<event>` call that takes the current time and a [`Comm`] for its
-//! effects; nothing here touches sockets or clocks, so it is tested without either.
+//! effects; nothing here touches sockets, clocks or disks, so it is tested without them.
 //!
-//! Invariants (checked by the unit and property tests):
+//! Invariants (checked by the unit and property tests and the fuzz driver):
 //! - a shard is leased to at most one worker at a time, and each lease has a fresh attempt;
 //! - results are accepted only from the current lease's (worker, attempt); anything else is
 //!   discarded and the sender told to drop it;
-//! - a shard's results reach its items only when the shard finishes, so every item is
-//!   counted exactly once however many leases were lost on the way.
+//! - a shard's results reach its job only when the shard finishes, so every item is counted
+//!   exactly once however many leases were lost on the way;
+//! - a worker's load equals the shards it holds ([`pool`] owns that), and a job's counters
+//!   change only through its transitions ([`job`] owns those).
 //!
-//! Dispatch never scans all shards or workers: pending shards wait in a queue and workers with a
-//! free slot in a set ordered by load.
+//! Nothing here is per item: a job keeps its shards' phases and a running tally, never its
+//! items' outcomes, which go to the store as shards commit. Dispatch never scans all shards or
+//! workers: jobs with pending shards wait in a queue, workers with a free slot in a set
+//! ordered by load.
 
 mod comm;
 mod dispatch;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod job;
 mod loss;
+mod pool;
 mod queries;
 mod restore;
-mod worker;
+mod shard;
+pub(crate) mod tally;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod testing;
 
 #[cfg(test)]
 mod tests;
 
-pub use comm::{Assignment, Comm, LeaseKey, Persist};
-pub use job::{JobProgress, JobSnapshot};
-pub use restore::{RestoredJob, RestoredShard};
-pub use worker::{WorkerInfo, WorkerView};
+pub use comm::{Comm, Persist};
+pub use pool::WorkerState;
+pub use queries::{ShardPhase, ShardView, WorkerView};
+pub use restore::{RestoredJob, RestoredState, StoredEnd, StoredShard};
 
-use concur_core::plan::plan_shards;
+use concur_core::plan::{Plan, default_shard_count};
 use concur_core::policy::HostPolicy;
-use concur_core::report::JobState;
+use concur_core::protocol::{ShardTiming, WorkerInfo};
+use concur_core::report::{JobRecord, JobState};
 use concur_core::spec::Limits;
 use concur_core::workload::Workload;
-use concur_core::{JobId, JobSpec, Outcome, ShardId, SpecError, WorkerId};
+use concur_core::{JobId, JobSpec, LeaseKey, Outcome, SpecError, WorkerId};
 use job::Job;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use pool::WorkerPool;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use worker::WorkerRecord;
+
+/// A worker silent this long is declared lost, when not configured.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Unfinished jobs accepted at once, when not configured.
+pub const DEFAULT_MAX_ACTIVE_JOBS: u32 = 1000;
+/// Worker ids are reserved durably this many at a time.
+pub const WORKER_ID_BLOCK: u64 = 1024;
 
 /// Tunables of the scheduler.
 #[derive(Debug, Clone)]
@@ -51,24 +69,38 @@ pub struct SchedulerConfig {
     /// Jobs not yet finished at once; more are refused until some finish.
     pub max_active_jobs: u32,
     /// Hosts fetch jobs may target.
-    pub host_policy: HostPolicy,
+    pub host_policy: Arc<HostPolicy>,
     /// A lease older than this is revoked and its shard re-queued, even from a worker that
     /// still heartbeats (a hung executor); `None` = no deadline.
     pub lease_timeout: Option<Duration>,
 }
 
-/// Unfinished jobs accepted at once when not configured.
-pub const DEFAULT_MAX_ACTIVE_JOBS: u32 = 1000;
-
 impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
             limits: Limits::default(),
-            heartbeat_timeout: Duration::from_secs(5),
+            heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
             max_active_jobs: DEFAULT_MAX_ACTIVE_JOBS,
-            host_policy: HostPolicy::default(),
+            host_policy: Arc::default(),
             lease_timeout: None,
         }
+    }
+}
+
+impl SchedulerConfig {
+    /// Checks a spec against the limits and host rules. Per-item work: call it outside any
+    /// lock.
+    ///
+    /// # Errors
+    /// The first problem found, naming the offending input.
+    pub fn validate(&self, spec: &JobSpec) -> Result<(), SchedulerError> {
+        spec.validate(&self.limits)?;
+        if let Workload::Fetch(fetch) = &spec.workload {
+            for url in fetch.urls.iter() {
+                self.host_policy.check(url)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -94,6 +126,9 @@ pub enum SchedulerError {
         /// The limit.
         limit: u32,
     },
+    /// Every durably reserved worker id is in use; retry once the next block is stored.
+    #[error("no worker id can be handed out until the coordinator stores its next block of ids")]
+    NoWorkerIds,
 }
 
 /// What became of a message from a worker.
@@ -105,41 +140,92 @@ pub enum Disposition {
     Discarded,
 }
 
-/// A shard's timing as the worker measured it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ShardTiming {
-    /// Start to end of the shard's execution.
-    pub run_s: f64,
-    /// Process CPU time consumed meanwhile.
-    pub cpu_s: f64,
-    /// Concurrency actually used.
-    pub concurrency: u32,
-    /// Set when the shard could not run; its units without results fail with it.
-    pub error: String,
+/// A job admitted (its id allocated) but not yet stored and inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Its id, never to be reused.
+    pub job_id: JobId,
+    /// The shard count asked of the planner.
+    pub shards: u32,
+}
+
+/// A job ready to insert: built outside the scheduler (it allocates per shard).
+#[derive(Debug)]
+pub struct NewJob(Job);
+
+impl Admission {
+    /// Plans the job and builds its state; pure, so it runs outside any lock.
+    pub fn build(self, spec: Arc<JobSpec>, now: Instant, submitted_unix_ms: u64) -> NewJob {
+        let plan = Plan::new(&spec.workload, self.shards);
+        NewJob(Job::new(self.job_id, spec, plan, now, submitted_unix_ms))
+    }
+}
+
+impl NewJob {
+    /// The job's summary at submission.
+    pub fn record(&self, now: Instant) -> JobRecord {
+        self.0.record(now)
+    }
+}
+
+/// Worker ids: the next one to hand out and the last one durably reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerIds {
+    /// The next id to hand out.
+    pub next: u64,
+    /// The last id stored as reserved.
+    pub stored_through: u64,
 }
 
 /// The scheduler's whole state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Scheduler {
     config: SchedulerConfig,
     jobs: BTreeMap<JobId, Job>,
-    workers: HashMap<WorkerId, WorkerRecord>,
-    /// Workers with a free slot, least loaded first: `(running, id)`.
-    free: BTreeSet<(u32, WorkerId)>,
-    /// Shards waiting for a worker. Entries of cancelled jobs are skipped when popped.
-    pending: VecDeque<(JobId, ShardId)>,
+    /// Jobs that may have pending shards, oldest first; a job with a retry moves to the front.
+    /// Entries without pending shards are dropped when reached.
+    queue: VecDeque<JobId>,
+    pool: WorkerPool,
     next_job_id: JobId,
-    next_worker_id: WorkerId,
+    /// Admitted jobs not yet inserted; they count against `max_active_jobs`.
+    admitting: u32,
+    worker_ids: WorkerIds,
+    /// The last reservation asked for (it may not be stored yet).
+    worker_ids_requested: u64,
+    /// When `on_tick` last ran: a longer gap means the coordinator itself stalled.
+    last_tick: Option<Instant>,
+    /// No new leases while set (the store cannot record them).
+    paused: bool,
+    /// Fetch jobs' host rules, shared by their assignments; other jobs get `no_rules`.
+    no_rules: Arc<HostPolicy>,
 }
 
 impl Scheduler {
-    /// An empty scheduler.
+    /// An empty scheduler whose worker ids need no durable reservation (in-memory state).
     pub fn new(config: SchedulerConfig) -> Self {
+        Self::with_worker_ids(
+            config,
+            JobId(1),
+            WorkerIds {
+                next: 1,
+                stored_through: u64::MAX,
+            },
+        )
+    }
+
+    fn with_worker_ids(config: SchedulerConfig, next_job_id: JobId, ids: WorkerIds) -> Self {
         Self {
             config,
-            next_job_id: 1,
-            next_worker_id: 1,
-            ..Self::default()
+            jobs: BTreeMap::new(),
+            queue: VecDeque::new(),
+            pool: WorkerPool::default(),
+            next_job_id,
+            admitting: 0,
+            worker_ids: ids,
+            worker_ids_requested: ids.stored_through,
+            last_tick: None,
+            paused: false,
+            no_rules: Arc::default(),
         }
     }
 
@@ -148,104 +234,162 @@ impl Scheduler {
         &self.config
     }
 
+    /// Stops (or resumes) handing out leases, e.g. while the store cannot record them.
+    pub fn set_paused(&mut self, paused: bool, now: Instant, comm: &mut impl Comm) {
+        self.paused = paused;
+        if !paused {
+            self.dispatch(now, comm);
+        }
+    }
+
     // ------------------------------------------------------------------ workers
 
     /// A worker registered; it is idle and may get shards at once.
+    ///
+    /// # Errors
+    /// [`SchedulerError::NoWorkerIds`] when the durably reserved ids ran out.
     pub fn on_worker_attached(
         &mut self,
         info: WorkerInfo,
         now: Instant,
         comm: &mut impl Comm,
-    ) -> WorkerId {
-        let id = self.next_worker_id;
-        self.next_worker_id += 1;
-        let info = WorkerInfo {
-            slots: info.slots.max(1),
-            ..info
-        };
-        self.workers.insert(
-            id,
-            WorkerRecord {
-                info,
-                running: Default::default(),
-                last_seen: now,
-                shards_done: 0,
-                draining: false,
-                stalled: false,
-            },
-        );
-        self.free.insert((0, id));
+    ) -> Result<WorkerId, SchedulerError> {
+        let ids = &mut self.worker_ids;
+        if ids.next > ids.stored_through {
+            return Err(SchedulerError::NoWorkerIds);
+        }
+        let id = WorkerId(ids.next);
+        ids.next += 1;
+        // Ask for the next block well before this one runs out.
+        let left = ids.stored_through.saturating_sub(ids.next);
+        if left < WORKER_ID_BLOCK / 2 && self.worker_ids_requested == ids.stored_through {
+            self.worker_ids_requested = ids.stored_through.saturating_add(WORKER_ID_BLOCK);
+            comm.persist(Persist::WorkerIdsReserved {
+                through: WorkerId(self.worker_ids_requested),
+            });
+        }
+        self.pool.attach(id, info, now);
         self.dispatch(now, comm);
-        id
+        Ok(id)
+    }
+
+    /// A reservation of worker ids is stored: they may be handed out.
+    pub fn on_worker_ids_stored(&mut self, through: WorkerId) {
+        let ids = &mut self.worker_ids;
+        ids.stored_through = ids.stored_through.max(through.get());
     }
 
     /// Any message from a worker proves it alive.
+    ///
+    /// # Errors
+    /// [`SchedulerError::UnknownWorker`] for a worker declared lost or never registered.
     pub fn on_heartbeat(&mut self, worker: WorkerId, now: Instant) -> Result<(), SchedulerError> {
-        let record = self
-            .workers
-            .get_mut(&worker)
-            .ok_or(SchedulerError::UnknownWorker(worker))?;
-        record.last_seen = now;
-        Ok(())
+        self.pool
+            .seen(worker, now)
+            .then_some(())
+            .ok_or(SchedulerError::UnknownWorker(worker))
+    }
+
+    /// A heartbeat said how many shard executions the worker still runs. A stalled worker
+    /// whose count no longer exceeds the shards it holds has let go of its hung execution:
+    /// it takes shards again.
+    pub fn on_executions_reported(
+        &mut self,
+        worker: WorkerId,
+        running: u32,
+        now: Instant,
+        comm: &mut impl Comm,
+    ) {
+        let Some(record) = self.pool.get(worker) else {
+            return;
+        };
+        if record.state == WorkerState::Stalled && running <= record.load() {
+            self.pool.set_state(worker, WorkerState::Active);
+            self.dispatch(now, comm);
+        }
     }
 
     /// A worker is shutting down: it gets no new shards and keeps the ones it runs.
+    ///
+    /// # Errors
+    /// [`SchedulerError::UnknownWorker`] for an unknown worker.
     pub fn on_worker_draining(&mut self, worker: WorkerId) -> Result<(), SchedulerError> {
-        let record = self
-            .workers
-            .get_mut(&worker)
-            .ok_or(SchedulerError::UnknownWorker(worker))?;
-        self.free.remove(&(record.running.len() as u32, worker));
-        record.draining = true;
+        if !self.pool.contains(worker) {
+            return Err(SchedulerError::UnknownWorker(worker));
+        }
+        self.pool.set_state(worker, WorkerState::Draining);
         Ok(())
     }
 
     // ------------------------------------------------------------------ jobs
 
-    /// Validates, plans and queues a job. Without a shard count, the job gets one shard per
-    /// attached worker slot (at least one).
-    pub fn on_job_submitted(
-        &mut self,
-        spec: JobSpec,
-        now: Instant,
-        unix_ms: u64,
-        comm: &mut impl Comm,
-    ) -> Result<JobId, SchedulerError> {
-        spec.validate(&self.config.limits)?;
-        if let Workload::Fetch(fetch) = &spec.workload {
-            for url in &fetch.urls {
-                self.config.host_policy.check(url)?;
-            }
-        }
-        let active = self.jobs.values().filter(|j| !j.state.is_final()).count() as u32;
+    /// Admits a job: checks the limit on unfinished jobs, allocates its id and picks its shard
+    /// count (one per attached slot when the spec gives none, more for big jobs). The spec must
+    /// have passed [`SchedulerConfig::validate`].
+    ///
+    /// # Errors
+    /// [`SchedulerError::TooManyJobs`].
+    pub fn admit(&mut self, spec: &JobSpec) -> Result<Admission, SchedulerError> {
+        let active = self.active_jobs() + self.admitting;
         if active >= self.config.max_active_jobs {
             return Err(SchedulerError::TooManyJobs {
                 active,
                 limit: self.config.max_active_jobs,
             });
         }
-        let shards = spec.shards.unwrap_or_else(|| self.total_slots().max(1));
-        let plans = plan_shards(&spec.workload, shards);
-        let id = self.next_job_id;
-        self.next_job_id += 1;
-        comm.persist(Persist::JobSubmitted {
-            job_id: id,
-            spec: spec.clone(),
-            // The count asked of the planner, which gives the same plans again on restore.
-            shards,
-            submitted_unix_ms: unix_ms,
+        let shards = spec.shards.unwrap_or_else(|| {
+            default_shard_count(
+                &spec.workload,
+                self.pool.total_slots(),
+                self.config.limits.max_shards,
+            )
         });
-        let job = Job::new(id, spec, plans, now, unix_ms);
-        self.pending
-            .extend((0..job.shards.len() as ShardId).map(|shard| (id, shard)));
+        let job_id = self.next_job_id;
+        self.next_job_id = JobId(job_id.get() + 1);
+        self.admitting += 1;
+        Ok(Admission { job_id, shards })
+    }
+
+    /// An admitted job could not be stored: it will never be inserted (its id stays unused).
+    pub fn on_admission_dropped(&mut self) {
+        self.admitting = self.admitting.saturating_sub(1);
+    }
+
+    /// Inserts an admitted job, stored by now, and leases its shards to free workers.
+    pub fn on_job_submitted(&mut self, job: NewJob, now: Instant, comm: &mut impl Comm) {
+        let NewJob(job) = job;
+        let id = job.id;
+        self.admitting = self.admitting.saturating_sub(1);
+        self.next_job_id = self.next_job_id.max(JobId(id.get() + 1));
         self.jobs.insert(id, job);
+        self.queue.push_back(id);
         comm.job_changed(id);
         self.dispatch(now, comm);
-        Ok(id)
+    }
+
+    /// Validates, admits and inserts a job in one step (for tests and tools; the service
+    /// stores a job between admitting and inserting it).
+    ///
+    /// # Errors
+    /// An invalid spec or too many unfinished jobs.
+    pub fn submit(
+        &mut self,
+        spec: JobSpec,
+        now: Instant,
+        unix_ms: u64,
+        comm: &mut impl Comm,
+    ) -> Result<JobId, SchedulerError> {
+        self.config.validate(&spec)?;
+        let admission = self.admit(&spec)?;
+        self.on_job_submitted(admission.build(Arc::new(spec), now, unix_ms), now, comm);
+        Ok(admission.job_id)
     }
 
     /// Cancels a job: pending shards are dropped, running ones cancelled on their workers.
     /// Cancelling a finished job changes nothing and returns its final state.
+    ///
+    /// # Errors
+    /// [`SchedulerError::UnknownJob`].
     pub fn on_cancel(
         &mut self,
         job_id: JobId,
@@ -256,39 +400,20 @@ impl Scheduler {
             .jobs
             .get_mut(&job_id)
             .ok_or(SchedulerError::UnknownJob(job_id))?;
-        if job.state.is_final() {
-            return Ok(job.state);
-        }
-        job.state = JobState::Cancelled;
-        job.finished_at = Some(now);
-        let mut leases = Vec::new();
-        for (shard_id, shard) in job.shards.iter_mut().enumerate() {
-            if let Some(lease) = shard.lease.take() {
-                shard.buffer = Vec::new();
-                leases.push((lease.worker, shard_id as ShardId, lease.attempt));
-            }
-        }
-        job.shards_running = 0;
-        comm.persist(Persist::JobFinished {
-            job_id,
-            state: JobState::Cancelled,
-            wall_s: job.elapsed_s(now),
-        });
-        for (worker, shard_id, attempt) in leases {
-            let key = LeaseKey {
-                job_id,
-                shard_id,
-                attempt,
-            };
-            comm.cancel(worker, key, "job cancelled");
-            self.release_slot(worker, job_id, shard_id, false);
+        let Some(leases) = job.cancel(now) else {
+            return Ok(job.state());
+        };
+        comm.persist(job.cancelled_record(now));
+        for (worker, lease) in leases {
+            comm.cancel(worker, lease, "job cancelled");
+            self.pool.release(worker, job_id, lease.shard_id, false);
         }
         comm.job_changed(job_id);
         self.dispatch(now, comm);
         Ok(JobState::Cancelled)
     }
 
-    /// A batch of unit results for a lease. Accepted only from the lease's current holder.
+    /// A batch of unit results for a lease. Buffered only from the lease's current holder.
     pub fn on_unit_results(
         &mut self,
         worker: WorkerId,
@@ -297,29 +422,27 @@ impl Scheduler {
         now: Instant,
         comm: &mut impl Comm,
     ) -> Disposition {
-        let _ = self.on_heartbeat(worker, now);
-        let Some((job, shard_id)) =
-            Self::current_lease(&mut self.jobs, &self.workers, worker, lease)
-        else {
-            if let Some(job) = self.jobs.get_mut(&lease.job_id) {
-                job.stale_discarded += results.len() as u64;
-            }
-            comm.cancel(worker, lease, "stale lease: results discarded");
-            return Disposition::Discarded;
+        self.pool.seen(worker, now);
+        let count = results.len() as u64;
+        let (current, stored_summary) = match self.jobs.get_mut(&lease.job_id) {
+            Some(job) => (
+                job.buffer_results(worker, lease, results),
+                job.state().is_final(),
+            ),
+            None => (false, true),
         };
-        let units = job.plans[shard_id].item_count as usize;
-        let shard = &mut job.shards[shard_id];
-        if shard.buffer.len() != units {
-            shard.buffer = vec![None; units];
+        if current {
+            return Disposition::Accepted;
         }
-        for (unit, outcome) in results {
-            // Out-of-range units are ignored; a repeated unit keeps its first result.
-            if let Some(slot @ None) = shard.buffer.get_mut(unit as usize) {
-                *slot = Some(outcome);
-            }
+        if stored_summary && count > 0 {
+            // The job's summary is (or is about to be) stored: count the refusal there too.
+            comm.persist(Persist::StaleResults {
+                job_id: lease.job_id,
+                count,
+            });
         }
-        comm.job_changed(lease.job_id);
-        Disposition::Accepted
+        comm.cancel(worker, lease, "stale lease: results discarded");
+        Disposition::Discarded
     }
 
     /// A lease's shard finished: its results are committed and the worker's slot freed.
@@ -332,85 +455,40 @@ impl Scheduler {
         now: Instant,
         comm: &mut impl Comm,
     ) -> Disposition {
-        let _ = self.on_heartbeat(worker, now);
-        let Some((job, shard_id)) =
-            Self::current_lease(&mut self.jobs, &self.workers, worker, lease)
-        else {
+        self.pool.seen(worker, now);
+        let committed = match (self.pool.get(worker), self.jobs.get_mut(&lease.job_id)) {
+            (Some(record), Some(job)) => job
+                .commit(&record.info, worker, lease, timing, now)
+                .map(|event| (event, job.finish_if_complete(now))),
+            _ => None,
+        };
+        let Some((event, finished)) = committed else {
             comm.cancel(worker, lease, "stale lease: results discarded");
             return Disposition::Discarded;
         };
-        let units = job.plans[shard_id].item_count as usize;
-        let shard = &mut job.shards[shard_id];
-        let mut buffer = std::mem::take(&mut shard.buffer);
-        buffer.resize(units, None);
-        let missing = if timing.error.is_empty() {
-            "worker reported no result for this item"
-        } else {
-            timing.error.as_str()
-        };
-        let outcomes: Vec<Outcome> = buffer
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Outcome::failed(missing, 0.0)))
-            .collect();
-        let leased_at = shard.lease.map_or(now, |l| l.leased_at);
-        let record = &self.workers[&worker];
-        let row = &mut shard.row;
-        row.worker_id = worker;
-        row.host.clone_from(&record.info.host);
-        row.pid = record.info.pid;
-        row.attempt = lease.attempt;
-        row.run_s = timing.run_s;
-        row.cpu_s = timing.cpu_s;
-        row.concurrency = timing.concurrency;
-        row.item_time_s = outcomes.iter().map(|o| o.duration_s).sum();
-        row.queue_s = leased_at
-            .saturating_duration_since(job.submitted_at)
-            .as_secs_f64();
-        row.round_trip_s = now.saturating_duration_since(leased_at).as_secs_f64();
-        row.done = true;
-        row.error = (!timing.error.is_empty()).then_some(timing.error);
-        job.shards_running -= 1;
-        comm.persist(Persist::ShardCommitted {
-            job_id: lease.job_id,
-            shard_id: lease.shard_id,
-            row: row.clone(),
-            outcomes: outcomes.clone(),
-        });
-        job.commit_shard(shard_id, outcomes);
-        Self::persist_if_finished(job, now, comm);
+        comm.persist(event);
+        if let Some(finished) = finished {
+            comm.persist(finished);
+        }
         comm.accepted(worker, lease);
-        self.release_slot(worker, lease.job_id, lease.shard_id, true);
+        self.pool
+            .release(worker, lease.job_id, lease.shard_id, true);
         comm.job_changed(lease.job_id);
         self.dispatch(now, comm);
         Disposition::Accepted
     }
 
-    // ------------------------------------------------------------------ internals
-
-    /// The job and shard index if `lease` is the shard's current lease, held by `worker`.
-    fn current_lease<'a>(
-        jobs: &'a mut BTreeMap<JobId, Job>,
-        workers: &HashMap<WorkerId, WorkerRecord>,
-        worker: WorkerId,
-        lease: LeaseKey,
-    ) -> Option<(&'a mut Job, usize)> {
-        if !workers.contains_key(&worker) {
-            return None;
+    /// Forgets a finished job once its final state is stored (its report is served from the
+    /// store from then on). Returns it so the caller can drop it outside any lock.
+    pub fn evict(&mut self, job_id: JobId) -> Option<NewJob> {
+        if self.jobs.get(&job_id)?.state().is_final() {
+            self.jobs.remove(&job_id).map(NewJob)
+        } else {
+            None
         }
-        let job = jobs.get_mut(&lease.job_id)?;
-        let shard_id = lease.shard_id as usize;
-        let current = job.shards.get(shard_id)?.lease?;
-        (current.worker == worker && current.attempt == lease.attempt).then_some((job, shard_id))
     }
 
-    /// Moves the job to its final state once every shard is done, and records it.
-    pub(super) fn persist_if_finished(job: &mut Job, now: Instant, comm: &mut impl Comm) {
-        if job.finish_if_complete(now) {
-            comm.persist(Persist::JobFinished {
-                job_id: job.id,
-                state: job.state,
-                wall_s: job.elapsed_s(now),
-            });
-        }
+    fn active_jobs(&self) -> u32 {
+        self.jobs.values().filter(|j| !j.state().is_final()).count() as u32
     }
 }

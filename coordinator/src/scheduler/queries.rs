@@ -1,39 +1,132 @@
-//! Read-only views of the scheduler: progress, reports, listings.
+//! Read-only views of the scheduler: job summaries, shard phases, workers. Each is O(what it
+//! returns), never O(items).
 
-use super::{JobProgress, JobSnapshot, Scheduler, WorkerView};
-use concur_core::{JobId, JobSpec};
+use super::Scheduler;
+use super::shard::{Phase, ShardEnd};
+use concur_core::plan::Plan;
+use concur_core::protocol::WorkerInfo;
+use concur_core::report::JobRecord;
+use concur_core::{Attempt, JobId, JobSpec, ShardId, WorkerId};
+use std::sync::Arc;
 use std::time::Instant;
 
+/// A worker as listed by `concur-cli workers`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerView {
+    /// Its id.
+    pub worker_id: WorkerId,
+    /// What it registered with.
+    pub info: WorkerInfo,
+    /// Shards it holds now.
+    pub running: u32,
+    /// Seconds since its last message.
+    pub last_heartbeat_s: f64,
+    /// `idle`, `busy`, `draining` or `stalled`.
+    pub state: &'static str,
+    /// Shards it finished.
+    pub shards_done: u64,
+}
+
+/// Where one shard of an in-memory job stands, for reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardView {
+    /// The shard.
+    pub shard_id: ShardId,
+    /// Its latest attempt (0 before the first lease).
+    pub attempt: Attempt,
+    /// Its phase.
+    pub phase: ShardPhase,
+}
+
+/// A shard's phase as reports show it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShardPhase {
+    /// Waiting for a worker.
+    Pending,
+    /// Leased to this worker, on this host and pid.
+    Leased {
+        /// The holder.
+        worker: WorkerId,
+        /// Its host.
+        host: String,
+        /// Its process id.
+        pid: u32,
+    },
+    /// Committed or given up (its row is in the store once stored).
+    Done,
+    /// Its job was cancelled before it finished.
+    Cancelled,
+}
+
 impl Scheduler {
-    /// Progress of one job.
-    pub fn job_progress(&self, job_id: JobId, now: Instant) -> Option<JobProgress> {
-        self.jobs.get(&job_id).map(|job| job.progress(now))
+    /// The summary of an in-memory job.
+    pub fn job_record(&self, job_id: JobId, now: Instant) -> Option<JobRecord> {
+        self.jobs.get(&job_id).map(|job| job.record(now))
     }
 
-    /// Everything needed for a job's report.
-    pub fn job_snapshot(&self, job_id: JobId, now: Instant) -> Option<JobSnapshot> {
-        self.jobs.get(&job_id).map(|job| job.snapshot(now))
+    /// Whether a job is in memory (unfinished, or finished and not yet forgotten).
+    pub fn has_job(&self, job_id: JobId) -> bool {
+        self.jobs.contains_key(&job_id)
     }
 
-    /// Every job, oldest first, with its spec (without item lists) and progress.
-    pub fn list_jobs(&self, now: Instant) -> Vec<(JobProgress, &JobSpec, u64)> {
+    /// Summaries of every job in memory (the unfinished ones and those finishing), by id.
+    pub fn job_records(&self, now: Instant) -> Vec<JobRecord> {
+        self.jobs.values().map(|job| job.record(now)).collect()
+    }
+
+    /// An in-memory job's spec and plan (shared, not copied).
+    pub fn job_input(&self, job_id: JobId) -> Option<(Arc<JobSpec>, Plan)> {
         self.jobs
-            .values()
-            .map(|job| (job.progress(now), &job.spec, job.submitted_unix_ms))
-            .collect()
+            .get(&job_id)
+            .map(|job| (job.spec.clone(), job.plan.clone()))
+    }
+
+    /// Phases of shards `from..from + limit` of an in-memory job.
+    pub fn shard_views(&self, job_id: JobId, from: u32, limit: u32) -> Option<Vec<ShardView>> {
+        let job = self.jobs.get(&job_id)?;
+        let end = from.saturating_add(limit).min(job.shard_count());
+        Some(
+            (from..end)
+                .filter_map(|index| {
+                    let shard_id = ShardId(index);
+                    let shard = job.shard(shard_id)?;
+                    let phase = match &shard.phase {
+                        Phase::Pending => ShardPhase::Pending,
+                        Phase::Leased(lease) => {
+                            let (host, pid) = self
+                                .pool
+                                .get(lease.worker)
+                                .map_or((String::new(), 0), |w| (w.info.host.clone(), w.info.pid));
+                            ShardPhase::Leased {
+                                worker: lease.worker,
+                                host,
+                                pid,
+                            }
+                        }
+                        Phase::Done(ShardEnd::Cancelled) => ShardPhase::Cancelled,
+                        Phase::Done(_) => ShardPhase::Done,
+                    };
+                    Some(ShardView {
+                        shard_id,
+                        attempt: job.attempt(shard_id),
+                        phase,
+                    })
+                })
+                .collect(),
+        )
     }
 
     /// Every attached worker, by id.
     pub fn list_workers(&self, now: Instant) -> Vec<WorkerView> {
         let mut views: Vec<WorkerView> = self
-            .workers
+            .pool
             .iter()
             .map(|(id, w)| WorkerView {
-                worker_id: *id,
+                worker_id: id,
                 info: w.info.clone(),
-                running: w.running.len() as u32,
+                running: w.load(),
                 last_heartbeat_s: now.saturating_duration_since(w.last_seen).as_secs_f64(),
-                state: w.state(),
+                state: w.state.name(w.load() > 0),
                 shards_done: w.shards_done,
             })
             .collect();
@@ -41,8 +134,18 @@ impl Scheduler {
         views
     }
 
+    /// Attached workers.
+    pub fn worker_count(&self) -> usize {
+        self.pool.len()
+    }
+
     /// Slots over all attached workers.
     pub fn total_slots(&self) -> u32 {
-        self.workers.values().map(|w| w.info.slots).sum()
+        self.pool.total_slots()
+    }
+
+    /// The next job id to hand out (for restores and tests).
+    pub fn next_job_id(&self) -> JobId {
+        self.next_job_id
     }
 }

@@ -1,69 +1,92 @@
-//! Rebuilding the scheduler from durable state after a restart.
+//! Rebuilding the scheduler from durable state after a restart. Only unfinished jobs come
+//! back into memory, so restoring costs nothing per finished job or item.
 
 use super::job::Job;
-use super::{Scheduler, SchedulerConfig};
-use concur_core::plan::plan_shards;
-use concur_core::report::{JobState, ShardRow};
-use concur_core::{Attempt, JobId, JobSpec, Outcome, ShardId};
+use super::{Persist, Scheduler, SchedulerConfig, WorkerIds};
+use concur_core::plan::Plan;
+use concur_core::report::ShardRow;
+use concur_core::{Attempt, JobId, JobSpec, ShardId};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A job as stored.
+/// What a restarted coordinator starts from.
+#[derive(Debug, Clone)]
+pub struct RestoredState {
+    /// The next job id: above every id ever handed out.
+    pub next_job_id: JobId,
+    /// Worker ids reserved for this run (stored before any is handed out).
+    pub worker_ids: WorkerIds,
+    /// The unfinished jobs.
+    pub jobs: Vec<RestoredJob>,
+}
+
+/// An unfinished job as stored.
 #[derive(Debug, Clone)]
 pub struct RestoredJob {
     /// Its id.
     pub job_id: JobId,
     /// Its spec.
-    pub spec: JobSpec,
+    pub spec: Arc<JobSpec>,
     /// The shard count asked of the planner at submission.
     pub shards: u32,
     /// Unix milliseconds at submission.
     pub submitted_unix_ms: u64,
-    /// Final state and wall time, if it had finished.
-    pub finished: Option<(JobState, f64)>,
-    /// Every shard that was ever leased or committed.
-    pub shard_states: Vec<RestoredShard>,
+    /// Every shard that was ever leased or finished.
+    pub shards_stored: Vec<StoredShard>,
 }
 
 /// A shard as stored.
 #[derive(Debug, Clone)]
-pub struct RestoredShard {
+pub struct StoredShard {
     /// Its index.
     pub shard_id: ShardId,
     /// The last attempt leased.
     pub attempt: Attempt,
-    /// Its row and outcomes, if it was committed.
-    pub committed: Option<(ShardRow, Vec<Outcome>)>,
+    /// How it ended, if it did.
+    pub end: Option<StoredEnd>,
+}
+
+/// A finished shard as stored: enough to count it again without its results.
+#[derive(Debug, Clone)]
+pub struct StoredEnd {
+    /// Its report row.
+    pub row: ShardRow,
+    /// Units that succeeded.
+    pub units_ok: u64,
+    /// Units that failed.
+    pub units_failed: u64,
+    /// It ran out of retries (its items failed without running).
+    pub gave_up: bool,
 }
 
 impl Scheduler {
-    /// A scheduler holding `jobs` as they were stored: committed shards stay committed, every
-    /// other shard of an unfinished job is pending and will be leased with the next attempt.
-    /// `now_unix_ms` maps stored submission times onto this process's monotonic clock.
+    /// A scheduler holding the stored unfinished jobs: finished shards stay finished, every
+    /// other shard is pending and will be leased with the next attempt. `now_unix_ms` maps
+    /// stored submission times onto this process's monotonic clock. Also returns the records
+    /// of jobs that turn out complete (all shards finished before the restart), to store.
     pub fn restore(
         config: SchedulerConfig,
-        jobs: Vec<RestoredJob>,
+        state: RestoredState,
         now: Instant,
         now_unix_ms: u64,
-    ) -> Self {
-        let mut scheduler = Scheduler::new(config);
-        for stored in jobs {
+    ) -> (Self, Vec<Persist>) {
+        let mut scheduler = Scheduler::with_worker_ids(config, state.next_job_id, state.worker_ids);
+        let mut finished = Vec::new();
+        for stored in state.jobs {
             let age = Duration::from_millis(now_unix_ms.saturating_sub(stored.submitted_unix_ms));
             let submitted_at = now.checked_sub(age).unwrap_or(now);
-            // Ids are never reused, even for a job that cannot be restored.
-            scheduler.next_job_id = scheduler.next_job_id.max(stored.job_id + 1);
-            let plans = plan_shards(&stored.spec.workload, stored.shards);
-            let fits = stored.shard_states.iter().all(|shard| {
-                plans.get(shard.shard_id as usize).is_some_and(|plan| {
-                    shard
-                        .committed
-                        .as_ref()
-                        .is_none_or(|(_, outcomes)| outcomes.len() as u64 == plan.item_count)
-                })
+            let plan = Plan::new(&stored.spec.workload, stored.shards);
+            let fits = stored.shards_stored.iter().all(|shard| {
+                shard.shard_id.get() < plan.len()
+                    && shard.end.as_ref().is_none_or(|end| {
+                        end.units_ok + end.units_failed
+                            == plan.shard(shard.shard_id.get()).item_count
+                    })
             });
             if !fits {
                 // Stored shards that do not match the plan: a corrupt record or a planner change.
                 tracing::error!(
-                    job_id = stored.job_id,
+                    job_id = %stored.job_id,
                     "stored shards do not match the job's plan; job skipped"
                 );
                 continue;
@@ -71,44 +94,21 @@ impl Scheduler {
             let mut job = Job::new(
                 stored.job_id,
                 stored.spec,
-                plans,
+                plan,
                 submitted_at,
                 stored.submitted_unix_ms,
             );
-            for shard in stored.shard_states {
-                let index = shard.shard_id as usize;
-                job.shards[index].attempt = shard.attempt;
-                if let Some((row, outcomes)) = shard.committed {
-                    job.shards[index].row = row;
-                    job.commit_shard(index, outcomes);
-                }
+            for shard in stored.shards_stored {
+                job.restore_shard(shard);
             }
-            match stored.finished {
-                Some((state, wall_s)) => {
-                    job.state = state;
-                    job.finished_at = Some(submitted_at + Duration::from_secs_f64(wall_s.max(0.0)));
-                }
-                None => {
-                    job.state = if job.shards_done > 0 || job.shards.iter().any(|s| s.attempt > 0) {
-                        JobState::Running
-                    } else {
-                        JobState::Pending
-                    };
-                    scheduler.pending.extend(
-                        job.shards
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, s)| !s.done)
-                            .map(|(i, _)| (stored.job_id, i as ShardId)),
-                    );
-                    // A job whose shards were all committed but not marked finished.
-                    if job.finish_if_complete(now) {
-                        tracing::info!(job_id = stored.job_id, "job completed before the restart");
-                    }
-                }
+            if let Some(record) = job.finish_if_complete(now) {
+                tracing::info!(job_id = %stored.job_id, "job completed before the restart");
+                finished.push(record);
             }
+            scheduler.next_job_id = scheduler.next_job_id.max(JobId(stored.job_id.get() + 1));
+            scheduler.queue.push_back(stored.job_id);
             scheduler.jobs.insert(stored.job_id, job);
         }
-        scheduler
+        (scheduler, finished)
     }
 }

@@ -1,11 +1,14 @@
 //! The worker-facing `Attach` stream: register, then a loop of heartbeats and results.
+//! Outgoing messages are turned into protobuf here, in the worker's own stream, not under the
+//! coordinator's lock.
 
-use super::CoordinatorService;
-use super::shared::OUTBOX_CAPACITY;
-use crate::scheduler::{LeaseKey, ShardTiming, WorkerInfo};
-use concur_core::{Outcome, WorkerId};
-use concur_proto::convert::sanitize_seconds;
+use super::shared::{OUTBOX_CAPACITY, Shared};
+use super::{CoordinatorService, status};
+use concur_core::protocol::{ShardTiming, WorkerInfo};
+use concur_core::{LeaseKey, Outcome, WorkerId};
 use concur_proto::pb::{self, from_worker_message::Msg, worker_service_server::WorkerService};
+use futures::{Stream, StreamExt};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -16,9 +19,11 @@ use tracing::{info, warn};
 /// A worker that has not registered within this time is turned away.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 
+type ToWorkerStream = Pin<Box<dyn Stream<Item = Result<pb::ToWorkerMessage, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl WorkerService for CoordinatorService {
-    type AttachStream = ReceiverStream<Result<pb::ToWorkerMessage, Status>>;
+    type AttachStream = ToWorkerStream;
 
     async fn attach(
         &self,
@@ -44,16 +49,13 @@ impl WorkerService for CoordinatorService {
                 "the first message on Attach must be Register",
             ));
         };
-        let info = WorkerInfo {
-            host: truncate(register.host, 255),
-            pid: register.pid,
-            cores: register.cores,
-            slots: register.slots.clamp(1, 1024),
-            version: truncate(register.version, 64),
-        };
+        let info = WorkerInfo::from(register);
         let (sender, receiver) = mpsc::channel(OUTBOX_CAPACITY);
-        let worker = self.shared.attach_worker(info.clone(), sender);
-        info!(worker_id = worker, host = %info.host, pid = info.pid, slots = info.slots, ?peer, "worker attached");
+        let worker = self
+            .shared
+            .attach_worker(info.clone(), sender)
+            .map_err(status)?;
+        info!(worker_id = %worker, host = %info.host, pid = info.pid, slots = info.slots, ?peer, "worker attached");
         let shared = self.shared.clone();
         tokio::spawn(async move {
             let reason = loop {
@@ -63,28 +65,31 @@ impl WorkerService for CoordinatorService {
                     Err(status) => break status.message().to_string(),
                 }
             };
-            info!(worker_id = worker, %reason, "worker detached");
+            info!(worker_id = %worker, %reason, "worker detached");
             shared.detach_worker(worker);
         });
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        let outbound = ReceiverStream::new(receiver).map(|message| Ok(message.into()));
+        Ok(Response::new(Box::pin(outbound)))
     }
 }
 
 /// Applies one message from a worker. Messages that do not fit the worker's leases are discarded
 /// by the scheduler; nothing a worker sends can fail the coordinator.
-fn handle(shared: &Arc<super::Shared>, worker: WorkerId, message: pb::FromWorkerMessage) {
+fn handle(shared: &Arc<Shared>, worker: WorkerId, message: pb::FromWorkerMessage) {
     match message.msg {
-        Some(Msg::Heartbeat(_)) => {
-            if shared
-                .apply(|s, _, now| s.on_heartbeat(worker, now))
-                .is_err()
-            {
+        Some(Msg::Heartbeat(beat)) => {
+            let (known, _) = shared.apply(|s, outbox, now| {
+                let known = s.on_heartbeat(worker, now).is_ok();
+                s.on_executions_reported(worker, beat.running, now, outbox);
+                known
+            });
+            if !known {
                 shared.close_lost_stream_soon(worker);
             }
         }
         Some(Msg::Results(batch)) => {
-            let Some(lease) = batch.lease.map(lease_key) else {
-                return warn!(worker_id = worker, "results without a lease: ignored");
+            let Some(lease) = batch.lease.map(LeaseKey::from) else {
+                return warn!(worker_id = %worker, "results without a lease: ignored");
             };
             let results = batch
                 .results
@@ -93,47 +98,35 @@ fn handle(shared: &Arc<super::Shared>, worker: WorkerId, message: pb::FromWorker
                 .collect();
             shared.apply(|s, outbox, now| s.on_unit_results(worker, lease, results, now, outbox));
         }
-        Some(Msg::Finished(finished)) => {
-            let Some(lease) = finished.lease.map(lease_key) else {
-                return warn!(worker_id = worker, "finish without a lease: ignored");
+        Some(Msg::Finished(mut finished)) => {
+            let Some(lease) = finished.lease.map(LeaseKey::from) else {
+                return warn!(worker_id = %worker, "finish without a lease: ignored");
             };
-            let timing = ShardTiming {
-                run_s: sanitize_seconds(finished.run_s),
-                cpu_s: sanitize_seconds(finished.cpu_s),
-                concurrency: finished.concurrency,
-                error: truncate(finished.error, 4096),
-            };
-            shared.apply(|s, outbox, now| s.on_shard_finished(worker, lease, timing, now, outbox));
+            // A small shard's results ride with its end: both in one turn.
+            let results: Vec<(u32, Outcome)> = std::mem::take(&mut finished.results)
+                .iter()
+                .map(|r| (r.unit, Outcome::from(r)))
+                .collect();
+            let timing = ShardTiming::from(finished);
+            shared.apply(|s, outbox, now| {
+                if !results.is_empty()
+                    && s.on_unit_results(worker, lease, results, now, outbox)
+                        == crate::scheduler::Disposition::Discarded
+                {
+                    return;
+                }
+                s.on_shard_finished(worker, lease, timing, now, outbox);
+            });
         }
         Some(Msg::Drain(_)) => {
-            info!(worker_id = worker, "worker draining");
+            info!(worker_id = %worker, "worker draining");
             let _ = shared.apply(|s, _, _| s.on_worker_draining(worker));
         }
         Some(Msg::Register(_)) | None => {
             warn!(
-                worker_id = worker,
+                worker_id = %worker,
                 "unexpected message on an attached stream: ignored"
             );
         }
     }
-}
-
-fn lease_key(lease: pb::LeaseKey) -> LeaseKey {
-    LeaseKey {
-        job_id: lease.job_id,
-        shard_id: lease.shard_id,
-        attempt: lease.attempt,
-    }
-}
-
-/// Cuts untrusted text to at most `max` bytes on a character boundary.
-fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
 }

@@ -1,14 +1,16 @@
 //! The gRPC adapter: decodes requests, applies them to the scheduler, encodes answers.
 //!
 //! Layout:
-//! - `shared`: the scheduler plus worker channels and job watchers, behind one lock.
+//! - `shared`: the scheduler plus worker channels, job views and effects held until stored.
+//! - `outbox`: the scheduler's effects during one event, and worker messages in domain form.
 //! - `jobs`: the client-facing `JobService`.
+//! - `report`: streaming a job's shards and items.
 //! - `attach`: the worker-facing `Attach` stream.
-//! - `encode`: domain to wire conversions for coordinator-only types.
 
 mod attach;
-mod encode;
 mod jobs;
+mod outbox;
+mod report;
 mod shared;
 
 pub use shared::Shared;
@@ -38,5 +40,6 @@ fn status(err: SchedulerError) -> Status {
             Status::not_found(err.to_string())
         }
         SchedulerError::TooManyJobs { .. } => Status::resource_exhausted(err.to_string()),
+        SchedulerError::NoWorkerIds => Status::unavailable(err.to_string()),
     }
 }

@@ -1,24 +1,29 @@
-//! State shared by every RPC: the scheduler, the worker outboxes and job watchers, under one
-//! lock so that messages leave in the order the scheduler decided them.
+//! State shared by every RPC: the scheduler, the worker outboxes, the committed view of each
+//! job, and the effects waiting for their commit — under one lock held only for O(event) work.
+//!
+//! How a promise is kept: each scheduler event's durable changes go to the store's writer as
+//! one numbered batch; the acknowledgements and job records the event produced wait in
+//! `held`, tagged with that number, and are released when the writer reports the batch
+//! stored. Messages that promise nothing (assignments, cancels) leave at once.
 
-use super::encode;
-use crate::scheduler::{Assignment, Comm, JobProgress, LeaseKey, Persist, Scheduler, WorkerInfo};
+use super::outbox::{Outbox, ToWorker};
+use crate::scheduler::{Persist, Scheduler, SchedulerError};
 use crate::server::CoordinatorConfig;
-use crate::store::{Store, StoreError};
-use concur_core::{JobId, WorkerId};
-use concur_proto::pb::{self, to_worker_message::Msg};
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use crate::store::{StoreEvents, StoreRead, WriteOp, Writer};
+use concur_core::protocol::WorkerInfo;
+use concur_core::report::JobRecord;
+use concur_core::{JobId, LeaseKey, WorkerId};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, watch};
-use tonic::Status;
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 /// Messages queued per worker before it counts as stuck; assignments are bounded by its slots,
 /// so only a worker that stopped reading can fill it.
 pub(crate) const OUTBOX_CAPACITY: usize = 4096;
 
-pub(crate) type WorkerSender = mpsc::Sender<Result<pb::ToWorkerMessage, Status>>;
+pub(crate) type WorkerSender = mpsc::Sender<ToWorker>;
 
 /// How long the stream of a worker declared lost stays open for it to learn so.
 const LOST_STREAM_TTL: Duration = Duration::from_secs(60);
@@ -26,68 +31,52 @@ const LOST_STREAM_TTL: Duration = Duration::from_secs(60);
 /// results queued behind its first heartbeat still arrive (and are refused) before it closes.
 const LOST_STREAM_GRACE: Duration = Duration::from_secs(1);
 
+/// An effect waiting for the commit of the batch before it.
+#[derive(Debug)]
+enum Effect {
+    /// Tell a worker its shard is stored.
+    Accepted(WorkerId, LeaseKey),
+    /// Publish a job's record (to watchers, `GetJob` and `ListJobs`).
+    Record(JobRecord),
+    /// The job's final state is stored: forget it in memory.
+    Evict(JobId),
+    /// Worker ids up to this one are reserved durably.
+    WorkerIds(WorkerId),
+    /// Wake an RPC waiting for its change to be stored.
+    Reply(oneshot::Sender<()>),
+}
+
 /// The coordinator's state.
 #[derive(Debug)]
 pub struct Shared {
     state: Mutex<State>,
     pub(crate) config: CoordinatorConfig,
+    pub(crate) writer: Writer,
+    pub(crate) reader: Arc<dyn StoreRead>,
+}
+
+impl std::fmt::Debug for dyn StoreRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreRead")
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) scheduler: Scheduler,
     workers: HashMap<WorkerId, WorkerSender>,
-    /// Streams of workers declared lost by silence (and when to close them). Kept open a while: if such a
-    /// worker was only cut off or stopped, its late messages arrive here, are refused, and it is
-    /// told to drop its leases before the stream is closed and it re-attaches.
+    /// Streams of workers declared lost by silence (and when to close them). Kept open a while:
+    /// if such a worker was only cut off or stopped, its late messages arrive here, are
+    /// refused, and it is told to drop its leases before the stream is closed.
     lost: HashMap<WorkerId, (WorkerSender, Instant)>,
-    watchers: HashMap<JobId, watch::Sender<JobProgress>>,
-    /// Durable state; `None` keeps everything in memory (local mode).
-    store: Option<Store>,
-    /// Events whose transaction failed, retried (in order) before the next ones.
-    unstored: Vec<Persist>,
+    /// The committed view of each job in memory; watchers subscribe to it.
+    jobs: HashMap<JobId, watch::Sender<JobRecord>>,
+    held: VecDeque<(u64, Effect)>,
+    /// The last batch number handed to the writer, and the last one it stored.
+    last_seq: u64,
+    committed_seq: u64,
     /// Set once shutdown began: streams closing then are not worker losses.
     shutting_down: bool,
-}
-
-/// Collects the scheduler's effects during one event.
-#[derive(Debug, Default)]
-pub(crate) struct Outbox {
-    messages: Vec<(WorkerId, Msg)>,
-    changed: Vec<JobId>,
-    persist: Vec<Persist>,
-}
-
-impl Comm for Outbox {
-    fn assign(&mut self, worker: WorkerId, assignment: Assignment) {
-        self.messages
-            .push((worker, Msg::Assign(encode::assignment(&assignment))));
-    }
-
-    fn cancel(&mut self, worker: WorkerId, lease: LeaseKey, reason: &str) {
-        let cancel = pb::CancelShard {
-            lease: Some(encode::lease(lease)),
-            reason: reason.to_string(),
-        };
-        self.messages.push((worker, Msg::Cancel(cancel)));
-    }
-
-    fn job_changed(&mut self, job_id: JobId) {
-        if self.changed.last() != Some(&job_id) {
-            self.changed.push(job_id);
-        }
-    }
-
-    fn accepted(&mut self, worker: WorkerId, lease: LeaseKey) {
-        let accepted = pb::ShardAccepted {
-            lease: Some(encode::lease(lease)),
-        };
-        self.messages.push((worker, Msg::Accepted(accepted)));
-    }
-
-    fn persist(&mut self, event: Persist) {
-        self.persist.push(event);
-    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -98,34 +87,28 @@ pub(crate) fn unix_ms() -> u64 {
 }
 
 impl Shared {
-    /// State with `config`: restored from `config.state_dir` when it is set, else empty.
-    ///
-    /// # Errors
-    /// The state directory cannot be opened or holds corrupt records.
-    pub fn new(config: CoordinatorConfig) -> Result<Self, StoreError> {
-        let (scheduler, store) = match &config.state_dir {
-            Some(dir) => {
-                let store = Store::open(dir)?;
-                let jobs = store.load()?;
-                info!(jobs = jobs.len(), dir = %dir.display(), "state restored");
-                let scheduler =
-                    Scheduler::restore(config.scheduler.clone(), jobs, Instant::now(), unix_ms());
-                (scheduler, Some(store))
-            }
-            None => (Scheduler::new(config.scheduler.clone()), None),
-        };
-        Ok(Self {
+    /// State around a restored scheduler and its store.
+    pub(crate) fn new(
+        config: CoordinatorConfig,
+        scheduler: Scheduler,
+        writer: Writer,
+        reader: Arc<dyn StoreRead>,
+    ) -> Self {
+        Self {
             state: Mutex::new(State {
                 scheduler,
                 workers: HashMap::new(),
                 lost: HashMap::new(),
-                watchers: HashMap::new(),
-                store,
-                unstored: Vec::new(),
+                jobs: HashMap::new(),
+                held: VecDeque::new(),
+                last_seq: 0,
+                committed_seq: 0,
                 shutting_down: false,
             }),
             config,
-        })
+            writer,
+            reader,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -136,17 +119,23 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Applies one event to the scheduler and delivers its effects before unlocking.
+    /// Why new work is refused right now, if it is.
+    pub(crate) fn refusing(&self) -> Option<String> {
+        self.writer.health().failing()
+    }
+
+    /// Applies one event to the scheduler and routes its effects before unlocking; returns the
+    /// event's result and the batch its changes went into.
     pub(crate) fn apply<R>(
         &self,
         event: impl FnOnce(&mut Scheduler, &mut Outbox, Instant) -> R,
-    ) -> R {
+    ) -> (R, u64) {
         let mut state = self.lock();
         let now = Instant::now();
         let mut outbox = Outbox::default();
         let result = event(&mut state.scheduler, &mut outbox, now);
-        state.deliver(outbox, now);
-        result
+        let seq = state.route(outbox, now, &self.writer);
+        (result, seq)
     }
 
     /// Read-only access to the scheduler.
@@ -155,35 +144,70 @@ impl Shared {
         query(&state.scheduler, Instant::now())
     }
 
+    /// Waits until batch `seq` is stored (at once if it is).
+    pub(crate) async fn stored(&self, seq: u64) {
+        let waiter = {
+            let mut state = self.lock();
+            if seq <= state.committed_seq {
+                return;
+            }
+            let (reply, waiter) = oneshot::channel();
+            state.held.push_back((seq, Effect::Reply(reply)));
+            waiter
+        };
+        let _ = waiter.await;
+    }
+
+    /// Waits up to `timeout` for batch `seq` to be stored; false if it was not.
+    pub(crate) async fn stored_within(&self, seq: u64, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.stored(seq))
+            .await
+            .is_ok()
+    }
+
+    /// Queues store changes that come from no scheduler event (e.g. a deletion); the batch.
+    pub(crate) fn write(&self, ops: Vec<WriteOp>) -> u64 {
+        let mut state = self.lock();
+        state.last_seq += 1;
+        let seq = state.last_seq;
+        self.writer.write(seq, ops);
+        seq
+    }
+
     /// Registers a worker and its outbox; `Registered` is its first message.
-    pub(crate) fn attach_worker(&self, info: WorkerInfo, sender: WorkerSender) -> WorkerId {
+    pub(crate) fn attach_worker(
+        &self,
+        info: WorkerInfo,
+        sender: WorkerSender,
+    ) -> Result<WorkerId, SchedulerError> {
+        let heartbeat_interval_ms = self.config.heartbeat_interval.as_millis() as u64;
         let mut state = self.lock();
         let now = Instant::now();
         let mut outbox = Outbox::default();
-        let id = state.scheduler.on_worker_attached(info, now, &mut outbox);
-        let registered = pb::Registered {
-            worker_id: id,
-            heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u64,
-        };
-        let _ = sender.try_send(Ok(pb::ToWorkerMessage {
-            msg: Some(Msg::Registered(registered)),
-        }));
-        state.workers.insert(id, sender);
-        state.deliver(outbox, now);
-        id
+        let worker_id = state.scheduler.on_worker_attached(info, now, &mut outbox)?;
+        let _ = sender.try_send(ToWorker::Registered {
+            worker_id,
+            heartbeat_interval_ms,
+        });
+        state.workers.insert(worker_id, sender);
+        state.route(outbox, now, &self.writer);
+        Ok(worker_id)
     }
 
     /// The worker's stream ended: re-queue its shards.
     pub(crate) fn detach_worker(&self, worker: WorkerId) {
-        if self.lock().shutting_down {
+        let mut state = self.lock();
+        state.workers.remove(&worker);
+        state.lost.remove(&worker);
+        if state.shutting_down {
             // Every stream closes at shutdown; re-leasing shards to workers that are about to
             // detach too would only burn their retries. A restart re-queues them instead.
             return;
         }
-        self.apply(|scheduler, outbox, now| scheduler.on_worker_lost(worker, now, outbox));
-        let mut state = self.lock();
-        state.workers.remove(&worker);
-        state.lost.remove(&worker);
+        let now = Instant::now();
+        let mut outbox = Outbox::default();
+        state.scheduler.on_worker_lost(worker, now, &mut outbox);
+        state.route(outbox, now, &self.writer);
     }
 
     /// A worker declared lost spoke again: close its old stream shortly, so it re-attaches
@@ -192,43 +216,47 @@ impl Shared {
         if let Some((_, close_at)) = self.lock().lost.get_mut(&worker) {
             let soon = Instant::now() + LOST_STREAM_GRACE;
             if soon < *close_at {
-                info!(
-                    worker_id = worker,
-                    "lost worker is back: closing its old stream"
-                );
+                info!(worker_id = %worker, "lost worker is back: closing its old stream");
                 *close_at = soon;
             }
         }
     }
 
-    /// A receiver of a job's progress, or `None` for an unknown job.
-    pub(crate) fn watch(&self, job_id: JobId) -> Option<watch::Receiver<JobProgress>> {
+    /// A receiver of an in-memory job's record and its changes. A job just submitted (stored,
+    /// but its first record not yet published) gets its view made now.
+    pub(crate) fn watch(&self, job_id: JobId) -> Option<watch::Receiver<JobRecord>> {
         let mut state = self.lock();
-        let progress = state.scheduler.job_progress(job_id, Instant::now())?;
-        Some(
-            state
-                .watchers
-                .entry(job_id)
-                .or_insert_with(|| watch::channel(progress).0)
-                .subscribe(),
-        )
+        if !state.jobs.contains_key(&job_id) && !state.shutting_down {
+            let mut record = state.scheduler.job_record(job_id, Instant::now())?;
+            if record.state.is_final() {
+                // Not stored as finished yet: the final record follows once it is.
+                record.state = concur_core::report::JobState::Running;
+            }
+            state.jobs.insert(job_id, watch::channel(record).0);
+        }
+        state.jobs.get(&job_id).map(watch::Sender::subscribe)
+    }
+
+    /// The committed records of the jobs in memory.
+    pub(crate) fn records_in_memory(&self) -> Vec<JobRecord> {
+        let state = self.lock();
+        state.jobs.values().map(|s| s.borrow().clone()).collect()
     }
 
     /// Declares silent workers lost (keeping their streams open a while) and closes the
     /// streams of workers lost long ago.
     pub(crate) fn tick(&self) {
-        let lost = self.apply(|scheduler, outbox, now| scheduler.on_tick(now, outbox));
         let mut state = self.lock();
         let now = Instant::now();
+        let mut outbox = Outbox::default();
+        let lost = state.scheduler.on_tick(now, &mut outbox);
         for worker in lost {
-            warn!(
-                worker_id = worker,
-                "worker silent past the heartbeat timeout: lost"
-            );
+            warn!(worker_id = %worker, "worker silent past the heartbeat timeout: lost");
             if let Some(sender) = state.workers.remove(&worker) {
                 state.lost.insert(worker, (sender, now + LOST_STREAM_TTL));
             }
         }
+        state.route(outbox, now, &self.writer);
         state.lost.retain(|_, (_, close_at)| *close_at > now);
     }
 
@@ -238,67 +266,139 @@ impl Shared {
         state.shutting_down = true;
         state.workers.clear();
         state.lost.clear();
-        state.watchers.clear();
+        state.jobs.clear();
+    }
+}
+
+impl StoreEvents for Shared {
+    fn committed(&self, seq: u64) {
+        let evicted = {
+            let mut state = self.lock();
+            state.committed_seq = state.committed_seq.max(seq);
+            state.release()
+        };
+        // Jobs of a million shards take a moment to free: not under the lock.
+        drop(evicted);
+    }
+
+    fn health_changed(&self, failing: Option<String>) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let mut outbox = Outbox::default();
+        state
+            .scheduler
+            .set_paused(failing.is_some(), now, &mut outbox);
+        state.route(outbox, now, &self.writer);
     }
 }
 
 impl State {
-    /// Stores the batch's durable changes, then sends its messages in order; a worker whose
-    /// outbox is full or closed is lost. If storing fails, no `ShardAccepted` goes out.
-    fn deliver(&mut self, mut outbox: Outbox, now: Instant) {
+    /// Hands an event's durable changes to the writer, sends its messages, and holds its
+    /// acknowledgements and records until the changes are stored. Returns the batch number.
+    fn route(&mut self, mut outbox: Outbox, now: Instant, writer: &Writer) -> u64 {
         loop {
-            if let Some(store) = &mut self.store {
-                // Events that failed to store before go first: the database must never see a
-                // later event (a job finished) without the earlier ones (its shards committed).
-                let mut batch = std::mem::take(&mut self.unstored);
-                batch.append(&mut outbox.persist);
-                if let Err(e) = store.apply(&batch) {
-                    tracing::error!(cause = %e, events = batch.len(), "cannot store state; will retry, results stay unacknowledged");
-                    outbox
-                        .messages
-                        .retain(|(_, msg)| !matches!(msg, Msg::Accepted(_)));
-                    self.unstored = batch;
+            // Effects that must follow this event's records: forgetting a finished job, and
+            // handing out freshly reserved worker ids.
+            let mut after_records = Vec::new();
+            if !outbox.persist.is_empty() {
+                self.last_seq += 1;
+                for op in &outbox.persist {
+                    match op {
+                        WriteOp::Persist(Persist::JobFinished { record }) => {
+                            after_records.push(Effect::Evict(record.job_id));
+                        }
+                        WriteOp::Persist(Persist::WorkerIdsReserved { through }) => {
+                            after_records.push(Effect::WorkerIds(*through));
+                        }
+                        _ => {}
+                    }
                 }
+                writer.write(self.last_seq, std::mem::take(&mut outbox.persist));
             }
-            outbox.persist.clear();
+            let seq = self.last_seq;
             let mut stuck = Vec::new();
             let mut told = Vec::new();
-            for (worker, msg) in outbox.messages.drain(..) {
-                let message = pb::ToWorkerMessage { msg: Some(msg) };
+            for (worker, message) in outbox.messages.drain(..) {
                 if let Some(sender) = self.workers.get(&worker) {
-                    if sender.try_send(Ok(message)).is_err() {
+                    if sender.try_send(message).is_err() {
                         stuck.push(worker);
                     }
                 } else if let Some((sender, _)) = self.lost.get(&worker) {
                     // A lost worker's late message was refused: tell it, then close its stream
                     // soon (not at once: more late messages may be on their way).
-                    let _ = sender.try_send(Ok(message));
+                    let _ = sender.try_send(message);
                     told.push(worker);
                 }
             }
             for worker in told {
                 if let Some((_, close_at)) = self.lost.get_mut(&worker) {
-                    info!(worker_id = worker, "told a lost worker to drop its leases");
                     *close_at = (*close_at).min(now + LOST_STREAM_GRACE);
                 }
             }
+            for (worker, lease) in outbox.accepted.drain(..) {
+                self.held.push_back((seq, Effect::Accepted(worker, lease)));
+            }
             for job_id in outbox.changed.drain(..) {
-                if let (Some(watcher), Some(progress)) = (
-                    self.watchers.get(&job_id),
-                    self.scheduler.job_progress(job_id, now),
-                ) {
-                    watcher.send_replace(progress);
+                // The record as of this event: visible once this batch is stored.
+                if let Some(record) = self.scheduler.job_record(job_id, now) {
+                    self.held.push_back((seq, Effect::Record(record)));
                 }
             }
+            self.held
+                .extend(after_records.into_iter().map(|effect| (seq, effect)));
             if stuck.is_empty() {
-                return;
+                break;
             }
             for worker in stuck {
                 if self.workers.remove(&worker).is_some() {
-                    info!(worker_id = worker, "worker outbox full or closed: lost");
+                    info!(worker_id = %worker, "worker outbox full or closed: lost");
                     self.scheduler.on_worker_lost(worker, now, &mut outbox);
                 }
             }
         }
+        if self.committed_seq >= self.last_seq {
+            let evicted = self.release();
+            drop(evicted);
+        }
+        self.last_seq
+    }
+
+    /// Performs every held effect whose batch is stored; returns evicted jobs to drop.
+    fn release(&mut self) -> Vec<crate::scheduler::NewJob> {
+        let mut evicted = Vec::new();
+        while let Some((seq, _)) = self.held.front() {
+            if *seq > self.committed_seq {
+                break;
+            }
+            let Some((_, effect)) = self.held.pop_front() else {
+                break;
+            };
+            match effect {
+                Effect::Accepted(worker, lease) => {
+                    if let Some(sender) = self.workers.get(&worker) {
+                        let _ = sender.try_send(ToWorker::Accepted(lease));
+                    }
+                }
+                Effect::Record(record) => match self.jobs.get(&record.job_id) {
+                    Some(sender) => {
+                        sender.send_replace(record);
+                    }
+                    // Not for a job already forgotten (or while shutting down).
+                    None if !self.shutting_down && self.scheduler.has_job(record.job_id) => {
+                        self.jobs.insert(record.job_id, watch::channel(record).0);
+                    }
+                    None => {}
+                },
+                Effect::Evict(job_id) => {
+                    evicted.extend(self.scheduler.evict(job_id));
+                    self.jobs.remove(&job_id);
+                }
+                Effect::WorkerIds(through) => self.scheduler.on_worker_ids_stored(through),
+                Effect::Reply(reply) => {
+                    let _ = reply.send(());
+                }
+            }
+        }
+        evicted
     }
 }

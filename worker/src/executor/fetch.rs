@@ -6,8 +6,9 @@
 use super::HttpConfig;
 use concur_core::Outcome;
 use concur_core::policy::{HostPolicy, is_private};
-use std::io::Read;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -63,25 +64,6 @@ fn install_crypto_provider() {
     });
 }
 
-/// A blocking client for one thread.
-///
-/// # Errors
-/// The TLS backend cannot be initialised.
-pub(crate) fn blocking_client(http: &HttpConfig) -> Result<reqwest::blocking::Client, String> {
-    install_crypto_provider();
-    let mut builder = reqwest::blocking::Client::builder()
-        .timeout(http.timeout)
-        .connect_timeout(http.timeout.min(Duration::from_secs(10)))
-        .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
-        .redirect(redirect_policy(http.policy.clone()));
-    if http.policy.deny_private {
-        builder = builder.dns_resolver(Arc::new(PublicOnly));
-    }
-    builder
-        .build()
-        .map_err(|e| format!("cannot build HTTP client: {e}"))
-}
-
 /// An async client shared by all tasks of a shard.
 ///
 /// # Errors
@@ -99,35 +81,6 @@ pub(crate) fn async_client(http: &HttpConfig) -> Result<reqwest::Client, String>
     builder
         .build()
         .map_err(|e| format!("cannot build HTTP client: {e}"))
-}
-
-/// Fetches with a blocking client.
-pub(crate) fn fetch_blocking(
-    client: &reqwest::blocking::Client,
-    url: &str,
-    max_body_bytes: u64,
-) -> Outcome {
-    let start = Instant::now();
-    let mut response = match client.get(url).send() {
-        Ok(response) => response,
-        Err(e) => return Outcome::failed(describe(&e), start.elapsed().as_secs_f64()),
-    };
-    let status = response.status();
-    let mut buffer = [0u8; 64 * 1024];
-    let mut bytes = 0u64;
-    let read_error = loop {
-        match response.read(&mut buffer) {
-            Ok(0) => break None,
-            Ok(n) => {
-                bytes += n as u64;
-                if bytes > max_body_bytes {
-                    break Some(format!("body larger than {max_body_bytes} bytes"));
-                }
-            }
-            Err(e) => break Some(format!("reading body: {e}")),
-        }
-    };
-    finish(start, status, bytes, read_error)
 }
 
 /// Fetches with the async client.
@@ -188,49 +141,138 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// A blocking fetch usable *inside* an async task, for the `async-blocking` teaching variant.
-///
-/// reqwest's blocking client refuses to run inside a runtime, so this one hands the request to
-/// a private runtime and parks the calling thread until the answer arrives: a real blocking
-/// call, stalling whatever event loop it is made from.
+/// The I/O runtime behind a shard's blocking clients: their requests run here while the
+/// calling threads wait, so a cancelled shard can abort them (closing their connections)
+/// instead of waiting out a request timeout. Dropped when the shard ends.
 #[derive(Debug)]
-pub(crate) struct BlockingFetcher {
-    runtime: tokio::runtime::Runtime,
-    client: reqwest::Client,
+pub(crate) struct IoRuntime {
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
-impl BlockingFetcher {
-    /// Must be created (and dropped) outside any async runtime.
-    pub(crate) fn new(http: &HttpConfig) -> Result<Self, String> {
+impl IoRuntime {
+    /// A runtime with `threads` I/O threads; must be made (and dropped) outside async code.
+    pub(crate) fn new(threads: usize) -> Result<Self, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(threads.max(1))
+            .thread_name("concur-io")
             .enable_all()
             .build()
-            .map_err(|e| format!("cannot build runtime: {e}"))?;
-        let client = {
-            let _guard = runtime.enter();
-            async_client(http)?
-        };
-        Ok(Self { runtime, client })
+            .map_err(|e| format!("cannot build I/O runtime: {e}"))?;
+        Ok(Self {
+            runtime: Some(runtime),
+        })
     }
 
-    /// Blocks the calling thread until the fetch completes.
-    pub(crate) fn fetch(&self, url: &str, max_body_bytes: u64) -> Outcome {
+    /// A blocking client with its own connection pool (one per thread: a "session per
+    /// thread").
+    pub(crate) fn client(&self, http: &HttpConfig) -> Result<BlockingClient, String> {
+        let runtime = self.runtime.as_ref().ok_or("I/O runtime stopped")?;
+        let _guard = runtime.enter();
+        Ok(BlockingClient {
+            client: async_client(http)?,
+            handle: runtime.handle().clone(),
+        })
+    }
+}
+
+impl Drop for IoRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            // Requests still in flight were aborted; do not wait for their sockets to close.
+            runtime.shutdown_timeout(Duration::from_millis(100));
+        }
+    }
+}
+
+/// How often a waiting thread checks its shard's cancel flag.
+const CANCEL_POLL: Duration = Duration::from_millis(20);
+
+/// A blocking HTTP client: the calling thread waits for each request, as with any blocking
+/// client, but a cancelled shard abandons the request within [`CANCEL_POLL`].
+#[derive(Debug, Clone)]
+pub(crate) struct BlockingClient {
+    client: reqwest::Client,
+    handle: tokio::runtime::Handle,
+}
+
+impl BlockingClient {
+    /// Fetches `url`, blocking the calling thread until done or `cancel` is set.
+    pub(crate) fn fetch(&self, url: &str, max_body_bytes: u64, cancel: &AtomicBool) -> Outcome {
+        let start = Instant::now();
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         let client = self.client.clone();
         let url = url.to_string();
-        self.runtime.spawn(async move {
+        let task = self.handle.spawn(async move {
             let _ = sender.send(fetch_async(&client, &url, max_body_bytes).await);
         });
-        receiver
-            .recv()
-            .unwrap_or_else(|_| Outcome::failed("fetch task ended without a result", 0.0))
+        loop {
+            match receiver.recv_timeout(CANCEL_POLL) {
+                Ok(outcome) => return outcome,
+                Err(RecvTimeoutError::Timeout) if cancel.load(Ordering::Relaxed) => {
+                    // Dropping the request's future closes its connection.
+                    task.abort();
+                    return Outcome::failed("cancelled", start.elapsed().as_secs_f64());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Outcome::failed("fetch task ended without a result", 0.0);
+                }
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn blocking_fetch(http: &HttpConfig, url: &str) -> Outcome {
+        let io = IoRuntime::new(1).unwrap();
+        let client = io.client(http).unwrap();
+        client.fetch(url, 1024, &AtomicBool::new(false))
+    }
+
+    #[test]
+    fn a_cancelled_blocking_fetch_stops_within_a_moment_and_closes_its_connection() {
+        // A server that accepts and then never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (closed_sender, closed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buffer = [0u8; 1024];
+            let _ = std::io::Read::read(&mut stream, &mut buffer);
+            // The next read returns 0 once the client closed the connection.
+            let n = std::io::Read::read(&mut stream, &mut buffer).unwrap_or(0);
+            let _ = closed_sender.send(n);
+        });
+        let http = HttpConfig {
+            timeout: Duration::from_secs(30),
+            policy: Arc::new(HostPolicy::default()),
+        };
+        let io = IoRuntime::new(1).unwrap();
+        let client = io.client(&http).unwrap();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            flag.store(true, Ordering::Relaxed);
+        });
+        let start = Instant::now();
+        let outcome = client.fetch(&format!("http://127.0.0.1:{port}/stall"), 1024, &cancel);
+        assert_eq!(outcome.error, "cancelled");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        drop(client);
+        drop(io);
+        let read = closed
+            .recv_timeout(Duration::from_secs(2))
+            .expect("connection closed");
+        assert_eq!(read, 0);
+    }
 
     /// Serves one redirect to `location`, then plain answers, on a loopback port.
     fn redirecting_server(location: &'static str) -> u16 {
@@ -263,7 +305,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             policy: Arc::new(policy),
         };
-        let outcome = fetch_blocking(&blocking_client(&http).unwrap(), &url, 1024);
+        let outcome = blocking_fetch(&http, &url);
         assert!(!outcome.ok);
         assert!(
             outcome.error.contains("redirect refused"),
@@ -294,7 +336,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             policy: Arc::new(HostPolicy::default()),
         };
-        let outcome = fetch_blocking(&blocking_client(&open).unwrap(), &url, 1024);
+        let outcome = blocking_fetch(&open, &url);
         assert!(outcome.ok, "{outcome:?}");
         let denied = HttpConfig {
             policy: Arc::new(HostPolicy {
@@ -303,7 +345,7 @@ mod tests {
             }),
             ..open.clone()
         };
-        let outcome = fetch_blocking(&blocking_client(&denied).unwrap(), &url, 1024);
+        let outcome = blocking_fetch(&denied, &url);
         assert!(!outcome.ok);
         assert!(
             outcome.error.contains("private or loopback"),

@@ -72,28 +72,97 @@ pub struct ShardRun {
     pub error: Option<String>,
 }
 
+/// Threads a shard may start at most when the worker is not told otherwise.
+pub const DEFAULT_MAX_THREADS: u32 = 512;
+
+/// The concurrency a shard really gets: 1 for sequential; otherwise at most the units it has
+/// (more threads or tasks than units would only idle) and, for strategies that start a thread
+/// per unit of concurrency, at most the worker's `max_threads`.
+pub fn effective_concurrency(
+    strategy: Strategy,
+    concurrency: u32,
+    units: usize,
+    max_threads: u32,
+) -> u32 {
+    let wanted = concurrency.clamp(1, 100_000).min(units.max(1) as u32);
+    match strategy {
+        Strategy::Sequential => 1,
+        // Tasks are cheap; their blocking pool is capped inside the event loop.
+        Strategy::Async | Strategy::AsyncBlocking | Strategy::AsyncCpu => wanted,
+        Strategy::Threads | Strategy::Rayon => wanted.min(max_threads.max(1)),
+    }
+}
+
 /// Runs every unit of `work` with `strategy` and `concurrency`, calling `emit(unit, outcome)` as
-/// each ends (from whichever thread ran it). Stops starting new units once `cancel` is set.
+/// each ends (from whichever thread ran it). Stops starting new units once `cancel` is set, and
+/// returns only once every thread it started has stopped.
 pub fn run_shard(
     work: &ShardWork,
     strategy: Strategy,
     concurrency: u32,
+    max_threads: u32,
     cancel: &Arc<AtomicBool>,
     emit: &(dyn Fn(u32, Outcome) + Sync),
 ) -> ShardRun {
-    let concurrency = concurrency.clamp(1, 100_000);
-    let effective = if strategy == Strategy::Sequential {
-        1
-    } else {
-        concurrency
-    };
+    let effective = effective_concurrency(strategy, concurrency, work.len(), max_threads);
     let cpu_before = process_cpu_seconds();
     let start = Instant::now();
-    let error = pool::run(work, strategy, effective, cancel, emit).err();
+    let error = pool::run(work, strategy, effective, max_threads, cancel, emit).err();
     ShardRun {
         run_s: start.elapsed().as_secs_f64(),
         cpu_s: (process_cpu_seconds() - cpu_before).max(0.0),
         concurrency: effective,
         error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_never_exceed_units_or_the_worker_cap() {
+        // The operator's probe: rayon x2000 for one item started 2,007 threads.
+        assert_eq!(effective_concurrency(Strategy::Rayon, 2000, 1, 512), 1);
+        assert_eq!(
+            effective_concurrency(Strategy::Threads, 2000, 5000, 512),
+            512
+        );
+        assert_eq!(effective_concurrency(Strategy::Threads, 8, 3, 512), 3);
+        assert_eq!(effective_concurrency(Strategy::Sequential, 64, 100, 512), 1);
+        assert_eq!(
+            effective_concurrency(Strategy::Async, 1000, 5000, 512),
+            1000
+        );
+        assert_eq!(effective_concurrency(Strategy::Async, 1000, 10, 512), 10);
+    }
+
+    #[test]
+    fn a_cpu_shard_with_absurd_concurrency_starts_one_thread() {
+        let work = ShardWork::SumSquares(vec![(0, 1_000_000)]);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let threads_before = threads_now();
+        let peak = std::sync::atomic::AtomicUsize::new(0);
+        let emit = |_: u32, _: Outcome| {
+            peak.fetch_max(threads_now(), std::sync::atomic::Ordering::Relaxed);
+        };
+        let run = run_shard(
+            &work,
+            Strategy::Rayon,
+            2000,
+            DEFAULT_MAX_THREADS,
+            &cancel,
+            &emit,
+        );
+        assert_eq!(run.concurrency, 1);
+        let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            peak <= threads_before + 4,
+            "{threads_before} threads before, {peak} at peak"
+        );
+    }
+
+    fn threads_now() -> usize {
+        std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
     }
 }

@@ -5,10 +5,13 @@
 //! overlaps waits and moves CPU work to a blocking pool of N threads; the teaching variants
 //! block that one thread (`async-blocking`: blocking HTTP calls; `async-cpu`: the kernel run
 //! inline), which serialises the work and shows why that is a mistake.
+//!
+//! Blocking strategies fetch through [`BlockingClient`]s (one per thread), whose waits a
+//! cancelled shard interrupts: its threads are free within a moment, its connections closed.
 
 use super::ShardWork;
 use super::cpu::sum_squares_unit;
-use super::fetch::{BlockingFetcher, async_client, blocking_client, fetch_async, fetch_blocking};
+use super::fetch::{BlockingClient, IoRuntime, async_client, fetch_async};
 use concur_core::{Outcome, Strategy};
 use futures::StreamExt;
 use rayon::prelude::*;
@@ -18,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 type Emit<'a> = &'a (dyn Fn(u32, Outcome) + Sync);
 
-/// Runs the shard with `strategy` on `n` threads or tasks.
+/// Runs the shard with `strategy` on `n` threads or tasks (`n` already capped by the caller
+/// to the units and the worker's thread limit).
 ///
 /// # Errors
 /// The strategy's machinery (thread pool, runtime, HTTP client) could not be set up.
@@ -26,15 +30,27 @@ pub(super) fn run(
     work: &ShardWork,
     strategy: Strategy,
     n: u32,
+    max_threads: u32,
     cancel: &Arc<AtomicBool>,
     emit: Emit<'_>,
 ) -> Result<(), String> {
+    // Blocking fetches need an I/O runtime; a few threads drive any number of connections.
+    let io = match (work, strategy) {
+        (ShardWork::Fetch { .. }, Strategy::Async | Strategy::AsyncCpu) => None,
+        (ShardWork::Fetch { .. }, _) => Some(IoRuntime::new(
+            (n as usize).min(crate::system::cores() as usize),
+        )?),
+        (ShardWork::SumSquares(_), _) => None,
+    };
+    let io = io.as_ref();
     match strategy {
-        Strategy::Sequential => threads(work, 1, cancel, emit),
-        Strategy::Threads => threads(work, n, cancel, emit),
-        Strategy::Rayon => rayon_pool(work, n, cancel, emit),
+        Strategy::Sequential => threads(work, 1, io, cancel, emit),
+        Strategy::Threads => threads(work, n, io, cancel, emit),
+        Strategy::Rayon => rayon_pool(work, n, io, cancel, emit),
         Strategy::Async | Strategy::AsyncBlocking | Strategy::AsyncCpu => {
-            event_loop(work, strategy, n, cancel, emit)
+            // CPU units leave the loop for a blocking pool: bounded like any threads.
+            let pool = n.min(max_threads.max(1));
+            event_loop(work, strategy, n, pool, io, cancel, emit)
         }
     }
 }
@@ -43,7 +59,7 @@ pub(super) fn run(
 fn blocking_unit(
     work: &ShardWork,
     i: usize,
-    client: Option<&reqwest::blocking::Client>,
+    client: Option<&BlockingClient>,
     cancel: &AtomicBool,
 ) -> Outcome {
     match (work, client) {
@@ -54,26 +70,32 @@ fn blocking_unit(
                 ..
             },
             Some(client),
-        ) => fetch_blocking(client, &urls[i], *max_body_bytes),
+        ) => client.fetch(&urls[i], *max_body_bytes, cancel),
         (ShardWork::SumSquares(ranges), _) => sum_squares_unit(ranges[i].0, ranges[i].1, cancel),
         (ShardWork::Fetch { .. }, None) => Outcome::failed("no HTTP client", 0.0),
     }
 }
 
-/// A blocking client when the work needs one.
-fn client_for(work: &ShardWork) -> Result<Option<reqwest::blocking::Client>, String> {
-    match work {
-        ShardWork::Fetch { http, .. } => blocking_client(http).map(Some),
-        ShardWork::SumSquares(_) => Ok(None),
+/// A blocking client of its own for one thread, when the work needs one.
+fn client_for(work: &ShardWork, io: Option<&IoRuntime>) -> Result<Option<BlockingClient>, String> {
+    match (work, io) {
+        (ShardWork::Fetch { http, .. }, Some(io)) => io.client(http).map(Some),
+        _ => Ok(None),
     }
 }
 
 /// N OS threads pulling units from a shared counter, each with its own blocking client.
-fn threads(work: &ShardWork, n: u32, cancel: &AtomicBool, emit: Emit<'_>) -> Result<(), String> {
+fn threads(
+    work: &ShardWork,
+    n: u32,
+    io: Option<&IoRuntime>,
+    cancel: &AtomicBool,
+    emit: Emit<'_>,
+) -> Result<(), String> {
     let next = AtomicUsize::new(0);
     let threads = (n as usize).min(work.len()).max(1);
     let worker = || -> Result<(), String> {
-        let client = client_for(work)?;
+        let client = client_for(work, io)?;
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             if i >= work.len() || cancel.load(Ordering::Relaxed) {
@@ -102,7 +124,13 @@ fn threads(work: &ShardWork, n: u32, cancel: &AtomicBool, emit: Emit<'_>) -> Res
 }
 
 /// A rayon pool of N threads; each unit is its own task so slow units do not hold a batch.
-fn rayon_pool(work: &ShardWork, n: u32, cancel: &AtomicBool, emit: Emit<'_>) -> Result<(), String> {
+fn rayon_pool(
+    work: &ShardWork,
+    n: u32,
+    io: Option<&IoRuntime>,
+    cancel: &AtomicBool,
+    emit: Emit<'_>,
+) -> Result<(), String> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(n as usize)
         .thread_name(|i| format!("concur-rayon-{i}"))
@@ -110,7 +138,7 @@ fn rayon_pool(work: &ShardWork, n: u32, cancel: &AtomicBool, emit: Emit<'_>) -> 
         .map_err(|e| format!("cannot build rayon pool: {e}"))?;
     // One blocking client per pool thread, made up front outside any async context.
     let clients = (0..n)
-        .map(|_| client_for(work))
+        .map(|_| client_for(work, io))
         .collect::<Result<Vec<_>, _>>()?;
     pool.install(|| {
         (0..work.len())
@@ -141,19 +169,19 @@ fn event_loop(
     work: &ShardWork,
     strategy: Strategy,
     n: u32,
+    blocking_threads: u32,
+    io: Option<&IoRuntime>,
     cancel: &Arc<AtomicBool>,
     emit: Emit<'_>,
 ) -> Result<(), String> {
-    // Created (and dropped) outside the event loop's runtime.
-    let blocking = match (work, strategy) {
-        (ShardWork::Fetch { http, .. }, Strategy::AsyncBlocking) => {
-            Some(BlockingFetcher::new(http)?)
-        }
+    // The teaching variant's blocking client, made outside the event loop's runtime.
+    let blocking = match strategy {
+        Strategy::AsyncBlocking => client_for(work, io)?,
         _ => None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .max_blocking_threads(n as usize)
+        .max_blocking_threads(blocking_threads.max(1) as usize)
         .build()
         .map_err(|e| format!("cannot build async runtime: {e}"))?;
     let result = runtime.block_on(async {
@@ -204,7 +232,7 @@ fn event_loop(
                         },
                         None,
                     ) => match blocking {
-                        Some(fetcher) => fetcher.fetch(&urls[i], *max_body_bytes),
+                        Some(client) => client.fetch(&urls[i], *max_body_bytes, cancel),
                         None => Outcome::failed("no HTTP client", 0.0),
                     },
                     (ShardWork::SumSquares(_), _) => blocking_unit(work, i, None, cancel),
@@ -219,6 +247,5 @@ fn event_loop(
         Ok::<(), String>(())
     });
     drop(runtime);
-    drop(blocking);
     result
 }

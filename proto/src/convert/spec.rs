@@ -1,10 +1,9 @@
-//! Conversions at the wire boundary. Decoding untrusted messages never panics: anything that
-//! does not map onto the domain becomes a [`SpecError`].
+//! Job specifications, strategies and job states on the wire.
 
 use crate::pb;
-use concur_core::report::{ItemRow, JobHeader, JobReport, JobState, ShardRow};
+use concur_core::report::JobState;
 use concur_core::workload::FetchSpec;
-use concur_core::{JobSpec, NumberSpec, Outcome, SpecError, Strategy, Workload};
+use concur_core::{JobSpec, NumberSpec, SpecError, Strategy, UrlList, Workload};
 
 impl From<Strategy> for pb::Strategy {
     fn from(strategy: Strategy) -> Self {
@@ -74,9 +73,10 @@ impl From<&JobSpec> for pb::JobSpec {
     fn from(spec: &JobSpec) -> Self {
         let workload = match &spec.workload {
             Workload::Fetch(fetch) => pb::job_spec::Workload::Fetch(pb::FetchSpec {
-                urls: fetch.urls.clone(),
+                urls: Vec::new(),
                 timeout_ms: fetch.timeout_ms,
                 max_body_bytes: fetch.max_body_bytes,
+                urls_text: fetch.urls.lines(0..fetch.urls.len()),
             }),
             Workload::SumSquares(numbers) => {
                 let numbers = match numbers {
@@ -115,7 +115,7 @@ impl TryFrom<&pb::JobSpec> for JobSpec {
     fn try_from(spec: &pb::JobSpec) -> Result<Self, Self::Error> {
         let workload = match &spec.workload {
             Some(pb::job_spec::Workload::Fetch(fetch)) => Workload::Fetch(FetchSpec {
-                urls: fetch.urls.clone(),
+                urls: fetch_urls(fetch)?,
                 timeout_ms: nonzero_or(
                     fetch.timeout_ms,
                     concur_core::workload::DEFAULT_FETCH_TIMEOUT_MS,
@@ -154,134 +154,26 @@ fn nonzero_or(value: u64, default: u64) -> u64 {
     if value == 0 { default } else { value }
 }
 
-/// Splits a u128 into (high, low) u64 halves for the wire.
-pub fn split_u128(value: u128) -> (u64, u64) {
-    ((value >> 64) as u64, value as u64)
-}
-
-/// Joins (high, low) u64 halves into a u128.
-pub fn join_u128(hi: u64, lo: u64) -> u128 {
-    (u128::from(hi) << 64) | u128::from(lo)
-}
-
-impl From<&pb::UnitResult> for Outcome {
-    fn from(result: &pb::UnitResult) -> Self {
-        Outcome {
-            ok: result.ok,
-            duration_s: sanitize_seconds(result.duration_s),
-            value: join_u128(result.value_hi, result.value_lo),
-            status: result.status,
-            bytes: result.bytes,
-            error: result.error.clone(),
-        }
+/// The URLs of a fetch spec, from either form; both at once is refused.
+fn fetch_urls(fetch: &pb::FetchSpec) -> Result<UrlList, SpecError> {
+    if !fetch.urls.is_empty() && !fetch.urls_text.is_empty() {
+        return Err(SpecError::BadUrl {
+            url: String::new(),
+            reason: "a fetch spec gives urls and urls_text; send one of them".into(),
+        });
     }
-}
-
-/// Encodes the outcome of the unit at position `unit` in its shard.
-pub fn unit_result(unit: u32, outcome: &Outcome) -> pb::UnitResult {
-    let (value_hi, value_lo) = split_u128(outcome.value);
-    pb::UnitResult {
-        unit,
-        ok: outcome.ok,
-        duration_s: outcome.duration_s,
-        value_hi,
-        value_lo,
-        status: outcome.status,
-        bytes: outcome.bytes,
-        error: outcome.error.clone(),
-    }
-}
-
-/// Durations from the wire are untrusted: NaN, infinite or negative become 0.
-pub fn sanitize_seconds(seconds: f64) -> f64 {
-    if seconds.is_finite() && seconds > 0.0 {
-        seconds
+    if fetch.urls.is_empty() {
+        let mut urls = UrlList::new();
+        urls.extend_from_lines(&fetch.urls_text);
+        Ok(urls)
     } else {
-        0.0
+        Ok(fetch.urls.iter().collect())
     }
-}
-
-/// Builds the domain report (with every derived figure) from a `GetJob` answer.
-pub fn job_report(report: &pb::JobReport) -> JobReport {
-    let spec = report.spec.clone().unwrap_or_default();
-    let is_fetch = matches!(spec.workload, Some(pb::job_spec::Workload::Fetch(_)));
-    let state = job_state_from_i32(report.state);
-    let header = JobHeader {
-        job_id: report.job_id,
-        state,
-        workload: if is_fetch { "fetch" } else { "sum-squares" }.to_string(),
-        strategy: strategy_from_i32(spec.strategy)
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_else(|_| "unknown".into()),
-        concurrency: spec.concurrency,
-        label: report.label.clone(),
-        wall_s: report.wall_s,
-        stale_results_discarded: report.stale_results_discarded,
-    };
-    let shards = report
-        .shards
-        .iter()
-        .map(|s| ShardRow {
-            shard_id: s.shard_id,
-            worker_id: s.worker_id,
-            host: s.host.clone(),
-            pid: s.pid,
-            attempt: s.attempt,
-            items: s.items,
-            run_s: s.run_s,
-            cpu_s: s.cpu_s,
-            queue_s: s.queue_s,
-            round_trip_s: s.round_trip_s,
-            item_time_s: s.item_time_s,
-            concurrency: s.concurrency,
-            done: s.done,
-            error: (!s.error.is_empty()).then(|| s.error.clone()),
-            ..ShardRow::default()
-        })
-        .collect();
-    let items = report
-        .items
-        .iter()
-        .map(|item| {
-            let error = if !item.reported {
-                Some(format!("not completed (job {state})"))
-            } else if !item.ok {
-                Some(item.error.clone())
-            } else {
-                None
-            };
-            ItemRow {
-                input: item.input.clone(),
-                ok: item.reported && item.ok,
-                duration_s: item.duration_s,
-                value: (!is_fetch && item.reported && item.ok)
-                    .then(|| join_u128(item.value_hi, item.value_lo).to_string()),
-                status: is_fetch.then_some(item.status),
-                bytes: is_fetch.then_some(item.bytes),
-                error,
-            }
-        })
-        .collect();
-    JobReport::new(header, shards, items)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn u128_round_trips_through_halves() {
-        for value in [
-            0u128,
-            1,
-            u128::from(u64::MAX) + 1,
-            u128::MAX,
-            41_666_679_166_665_000_000,
-        ] {
-            let (hi, lo) = split_u128(value);
-            assert_eq!(join_u128(hi, lo), value);
-        }
-    }
 
     #[test]
     fn job_spec_round_trips() {
@@ -295,6 +187,28 @@ mod tests {
         };
         let wire = pb::JobSpec::from(&spec);
         assert_eq!(JobSpec::try_from(&wire).unwrap(), spec);
+        let fetch = JobSpec {
+            workload: Workload::Fetch(FetchSpec::new(
+                ["http://a/1", "http://b/2"].into_iter().collect(),
+            )),
+            ..spec
+        };
+        let wire = pb::JobSpec::from(&fetch);
+        assert_eq!(JobSpec::try_from(&wire).unwrap(), fetch);
+    }
+
+    #[test]
+    fn both_url_forms_at_once_are_refused() {
+        let wire = pb::JobSpec {
+            workload: Some(pb::job_spec::Workload::Fetch(pb::FetchSpec {
+                urls: vec!["http://a/".into()],
+                urls_text: "http://b/".into(),
+                ..pb::FetchSpec::default()
+            })),
+            strategy: pb::Strategy::Async as i32,
+            ..pb::JobSpec::default()
+        };
+        assert!(JobSpec::try_from(&wire).is_err());
     }
 
     #[test]
@@ -304,7 +218,5 @@ mod tests {
             ..pb::JobSpec::default()
         };
         assert!(JobSpec::try_from(&wire).is_err());
-        assert_eq!(sanitize_seconds(f64::NAN), 0.0);
-        assert_eq!(sanitize_seconds(-1.0), 0.0);
     }
 }

@@ -1,0 +1,238 @@
+//! The worker pool: attached workers, what each holds, and the set of workers with a free slot.
+//! Every change to a worker's load or state goes through here, which keeps one invariant: a
+//! worker is in the free set, keyed by its load, exactly when it is active and has a free slot.
+
+use concur_core::protocol::WorkerInfo;
+use concur_core::{JobId, ShardId, WorkerId};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// Whether a worker takes new shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerState {
+    /// Takes shards while it has free slots.
+    Active,
+    /// Shutting down: finishes what it holds, takes nothing new.
+    Draining,
+    /// Held a lease past the lease timeout (a hung executor): takes nothing new until a
+    /// heartbeat shows its executions ended.
+    Stalled,
+}
+
+impl WorkerState {
+    /// The state's name as listed, given whether the worker holds shards.
+    pub fn name(self, busy: bool) -> &'static str {
+        match (self, busy) {
+            (WorkerState::Draining, _) => "draining",
+            (WorkerState::Stalled, _) => "stalled",
+            (WorkerState::Active, false) => "idle",
+            (WorkerState::Active, true) => "busy",
+        }
+    }
+}
+
+/// An attached worker.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    pub(crate) info: WorkerInfo,
+    pub(crate) state: WorkerState,
+    /// Shards leased to it now; its load.
+    held: HashSet<(JobId, ShardId)>,
+    /// Last message of any kind; silence past the heartbeat timeout means lost.
+    pub(crate) last_seen: Instant,
+    pub(crate) shards_done: u64,
+}
+
+impl Worker {
+    pub(crate) fn load(&self) -> u32 {
+        self.held.len() as u32
+    }
+
+    fn accepts_work(&self) -> bool {
+        self.state == WorkerState::Active && self.load() < self.info.slots
+    }
+
+    /// The shards it holds, in a stable order.
+    pub(crate) fn held(&self) -> Vec<(JobId, ShardId)> {
+        let mut held: Vec<_> = self.held.iter().copied().collect();
+        held.sort_unstable();
+        held
+    }
+}
+
+/// Attached workers and those with a free slot, least loaded first.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerPool {
+    workers: HashMap<WorkerId, Worker>,
+    free: BTreeSet<(u32, WorkerId)>,
+}
+
+impl WorkerPool {
+    /// Changes one worker through `change`, keeping the free set in step.
+    fn update<R>(&mut self, id: WorkerId, change: impl FnOnce(&mut Worker) -> R) -> Option<R> {
+        let worker = self.workers.get_mut(&id)?;
+        self.free.remove(&(worker.load(), id));
+        let result = change(worker);
+        if worker.accepts_work() {
+            self.free.insert((worker.load(), id));
+        }
+        Some(result)
+    }
+
+    pub(crate) fn attach(&mut self, id: WorkerId, info: WorkerInfo, now: Instant) {
+        let info = WorkerInfo {
+            slots: info.slots.max(1),
+            ..info
+        };
+        self.workers.insert(
+            id,
+            Worker {
+                info,
+                state: WorkerState::Active,
+                held: HashSet::new(),
+                last_seen: now,
+                shards_done: 0,
+            },
+        );
+        self.update(id, |_| ());
+    }
+
+    /// Removes a worker; what it held is the caller's to re-queue.
+    pub(crate) fn remove(&mut self, id: WorkerId) -> Option<Worker> {
+        let worker = self.workers.remove(&id)?;
+        self.free.remove(&(worker.load(), id));
+        Some(worker)
+    }
+
+    pub(crate) fn get(&self, id: WorkerId) -> Option<&Worker> {
+        self.workers.get(&id)
+    }
+
+    pub(crate) fn contains(&self, id: WorkerId) -> bool {
+        self.workers.contains_key(&id)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (WorkerId, &Worker)> {
+        self.workers.iter().map(|(id, w)| (*id, w))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// The least-loaded worker with a free slot.
+    pub(crate) fn first_free(&self) -> Option<WorkerId> {
+        self.free.first().map(|(_, id)| *id)
+    }
+
+    /// Records that `id` now holds a shard.
+    pub(crate) fn hold(&mut self, id: WorkerId, job: JobId, shard: ShardId) {
+        self.update(id, |w| w.held.insert((job, shard)));
+    }
+
+    /// Frees the slot of a shard `id` held; `done` counts it as finished by the worker.
+    pub(crate) fn release(&mut self, id: WorkerId, job: JobId, shard: ShardId, done: bool) {
+        self.update(id, |w| {
+            if w.held.remove(&(job, shard)) && done {
+                w.shards_done += 1;
+            }
+        });
+    }
+
+    /// Any message proves the worker alive; false for an unknown worker.
+    pub(crate) fn seen(&mut self, id: WorkerId, now: Instant) -> bool {
+        match self.workers.get_mut(&id) {
+            Some(worker) => {
+                worker.last_seen = worker.last_seen.max(now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn set_state(&mut self, id: WorkerId, state: WorkerState) {
+        self.update(id, |w| {
+            // Draining is final: a draining worker never becomes active again.
+            if w.state != WorkerState::Draining {
+                w.state = state;
+            }
+        });
+    }
+
+    /// Shifts every worker's last sign of life forward by `credit`: time the coordinator spent
+    /// unable to listen is not the workers' silence.
+    pub(crate) fn forgive(&mut self, credit: Duration, now: Instant) {
+        for worker in self.workers.values_mut() {
+            worker.last_seen = (worker.last_seen + credit).min(now);
+        }
+    }
+
+    /// Workers silent for longer than `timeout`, by id.
+    pub(crate) fn silent(&self, timeout: Duration, now: Instant) -> Vec<WorkerId> {
+        let mut silent: Vec<WorkerId> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| now.saturating_duration_since(w.last_seen) > timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        silent.sort_unstable();
+        silent
+    }
+
+    /// Slots over all attached workers.
+    pub(crate) fn total_slots(&self) -> u32 {
+        self.workers.values().map(|w| w.info.slots).sum()
+    }
+
+    /// Load summed over all workers (for invariant checks).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn total_load(&self) -> u32 {
+        self.workers.values().map(Worker::load).sum()
+    }
+
+    /// Whether the free set agrees with every worker's state and load.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn free_set_is_consistent(&self) -> bool {
+        let expected: BTreeSet<(u32, WorkerId)> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.accepts_work())
+            .map(|(id, w)| (w.load(), *id))
+            .collect();
+        expected == self.free
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(slots: u32) -> WorkerInfo {
+        WorkerInfo {
+            slots,
+            ..WorkerInfo::default()
+        }
+    }
+
+    #[test]
+    fn the_free_set_follows_load_and_state() {
+        let now = Instant::now();
+        let mut pool = WorkerPool::default();
+        pool.attach(WorkerId(1), info(2), now);
+        pool.attach(WorkerId(2), info(1), now);
+        pool.hold(WorkerId(1), JobId(1), ShardId(0));
+        assert_eq!(pool.first_free(), Some(WorkerId(2)));
+        pool.hold(WorkerId(2), JobId(1), ShardId(1));
+        assert_eq!(pool.first_free(), Some(WorkerId(1)));
+        pool.set_state(WorkerId(1), WorkerState::Stalled);
+        assert_eq!(pool.first_free(), None);
+        pool.set_state(WorkerId(1), WorkerState::Active);
+        pool.release(WorkerId(2), JobId(1), ShardId(1), true);
+        pool.set_state(WorkerId(2), WorkerState::Draining);
+        pool.set_state(WorkerId(2), WorkerState::Active);
+        assert_eq!(pool.get(WorkerId(2)).unwrap().state, WorkerState::Draining);
+        assert_eq!(pool.first_free(), Some(WorkerId(1)));
+        assert!(pool.free_set_is_consistent());
+        assert_eq!(pool.get(WorkerId(2)).unwrap().shards_done, 1);
+    }
+}

@@ -1,0 +1,189 @@
+//! The worker stream's messages: leases, assignments, unit results, shard timing, registration.
+
+use super::spec::strategy_from_i32;
+use super::{join_u128, sanitize_seconds, split_u128};
+use crate::pb;
+use concur_core::plan::Unit;
+use concur_core::protocol::{Assignment, ShardTiming, WorkerInfo};
+use concur_core::{Attempt, JobId, LeaseKey, Outcome, ShardId, SpecError, Strategy};
+
+impl From<LeaseKey> for pb::LeaseKey {
+    fn from(lease: LeaseKey) -> Self {
+        pb::LeaseKey {
+            job_id: lease.job_id.get(),
+            shard_id: lease.shard_id.get(),
+            attempt: lease.attempt.get(),
+        }
+    }
+}
+
+impl From<pb::LeaseKey> for LeaseKey {
+    fn from(lease: pb::LeaseKey) -> Self {
+        LeaseKey {
+            job_id: JobId(lease.job_id),
+            shard_id: ShardId(lease.shard_id),
+            attempt: Attempt(lease.attempt),
+        }
+    }
+}
+
+impl From<&Assignment> for pb::AssignShard {
+    /// Builds the units (copying their URLs) here, at encoding time, not when the lease is made.
+    fn from(assignment: &Assignment) -> Self {
+        let (fetch_timeout_ms, fetch_max_body_bytes) = assignment.fetch_limits();
+        let policy = &assignment.fetch_policy;
+        let mut message = pb::AssignShard {
+            lease: Some(assignment.lease.into()),
+            strategy: pb::Strategy::from(assignment.strategy()).into(),
+            concurrency: assignment.concurrency(),
+            fetch_timeout_ms,
+            fetch_max_body_bytes,
+            deny_private: policy.deny_private,
+            allow_hosts: policy.allow.clone(),
+            deny_hosts: policy.deny.clone(),
+            ..pb::AssignShard::default()
+        };
+        for unit in assignment.units() {
+            match unit {
+                Unit::Fetch { item, url } => message.fetch.push(pb::FetchUnit { item, url }),
+                Unit::SumSquares { item, lo, hi } => {
+                    message
+                        .sum_squares
+                        .push(pb::SumSquaresUnit { item, lo, hi });
+                }
+            }
+        }
+        message
+    }
+}
+
+/// Decodes the strategy of an assignment.
+///
+/// # Errors
+/// An unknown or unspecified strategy.
+pub fn assignment_strategy(assign: &pb::AssignShard) -> Result<Strategy, SpecError> {
+    strategy_from_i32(assign.strategy)
+}
+
+impl From<&pb::UnitResult> for Outcome {
+    fn from(result: &pb::UnitResult) -> Self {
+        Outcome {
+            ok: result.ok,
+            duration_s: sanitize_seconds(result.duration_s),
+            value: join_u128(result.value_hi, result.value_lo),
+            status: result.status,
+            bytes: result.bytes,
+            error: result.error.clone(),
+        }
+    }
+}
+
+/// Encodes the outcome of the unit at position `unit` in its shard.
+pub fn unit_result(unit: u32, outcome: &Outcome) -> pb::UnitResult {
+    let (value_hi, value_lo) = split_u128(outcome.value);
+    pb::UnitResult {
+        unit,
+        ok: outcome.ok,
+        duration_s: outcome.duration_s,
+        value_hi,
+        value_lo,
+        status: outcome.status,
+        bytes: outcome.bytes,
+        error: outcome.error.clone(),
+    }
+}
+
+impl From<pb::ShardFinished> for ShardTiming {
+    /// Worker input is untrusted: bad durations become 0, the error is cut to 4 KiB.
+    fn from(finished: pb::ShardFinished) -> Self {
+        ShardTiming {
+            run_s: sanitize_seconds(finished.run_s),
+            cpu_s: sanitize_seconds(finished.cpu_s),
+            concurrency: finished.concurrency,
+            error: truncate(finished.error, 4096),
+        }
+    }
+}
+
+impl From<pb::Register> for WorkerInfo {
+    /// Worker input is untrusted: names are cut, slots kept within 1..=1024.
+    fn from(register: pb::Register) -> Self {
+        WorkerInfo {
+            host: truncate(register.host, 255),
+            pid: register.pid,
+            cores: register.cores,
+            slots: register.slots.clamp(1, 1024),
+            version: truncate(register.version, 64),
+        }
+    }
+}
+
+/// Cuts untrusted text to at most `max` bytes on a character boundary.
+pub fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concur_core::plan::Plan;
+    use concur_core::policy::HostPolicy;
+    use concur_core::{JobSpec, NumberSpec, Workload};
+    use std::sync::Arc;
+
+    #[test]
+    fn an_assignment_carries_its_units_and_rules() {
+        let spec = JobSpec {
+            workload: Workload::SumSquares(NumberSpec::parse("10..14").unwrap()),
+            strategy: Strategy::Rayon,
+            concurrency: 3,
+            shards: Some(2),
+            max_retries: None,
+            label: String::new(),
+        };
+        let plan = Plan::new(&spec.workload, 2).shard(1);
+        let assignment = Assignment {
+            lease: LeaseKey {
+                job_id: JobId(1),
+                shard_id: ShardId(1),
+                attempt: Attempt(2),
+            },
+            spec: Arc::new(spec),
+            plan,
+            fetch_policy: Arc::new(HostPolicy {
+                deny_private: true,
+                ..HostPolicy::default()
+            }),
+        };
+        let wire = pb::AssignShard::from(&assignment);
+        assert_eq!(LeaseKey::from(wire.lease.unwrap()), assignment.lease);
+        assert_eq!(wire.sum_squares.len(), 2);
+        assert_eq!(wire.sum_squares[0].hi, 12);
+        assert!(wire.deny_private);
+        assert_eq!(assignment_strategy(&wire), Ok(Strategy::Rayon));
+    }
+
+    #[test]
+    fn untrusted_worker_input_is_bounded() {
+        let info = WorkerInfo::from(pb::Register {
+            host: "é".repeat(300),
+            slots: 0,
+            ..pb::Register::default()
+        });
+        assert!(info.host.len() <= 255);
+        assert_eq!(info.slots, 1);
+        let timing = ShardTiming::from(pb::ShardFinished {
+            run_s: f64::NAN,
+            cpu_s: -1.0,
+            ..pb::ShardFinished::default()
+        });
+        assert_eq!((timing.run_s, timing.cpu_s), (0.0, 0.0));
+    }
+}

@@ -1,0 +1,196 @@
+//! One attach stream's life: register, then take assignments (queued for the slots), cancels
+//! and acknowledgements, send heartbeats, and drain on request.
+//!
+//! Policy when the stream breaks: shards leased on it are cancelled and their results dropped.
+//! A lease lives exactly as long as the stream it was granted on: the coordinator re-queues the
+//! shards of a broken stream (or of a restarted coordinator) with a new attempt, so results of
+//! the old lease would be refused anyway. Nothing is lost, nothing counted twice.
+
+use crate::connect::{self, BearerToken};
+use crate::executor::{HttpConfig, ShardWork};
+use crate::settings::WorkerSettings;
+use crate::slots::{Slots, Task};
+use crate::system;
+use anyhow::Context;
+use concur_core::LeaseKey;
+use concur_core::policy::HostPolicy;
+use concur_proto::convert::assignment_strategy;
+use concur_proto::pb::{self, from_worker_message::Msg as Out, to_worker_message::Msg as In};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Endpoint;
+use tracing::{debug, info, warn};
+
+/// Messages queued towards the coordinator before senders wait.
+const OUTBOUND_CAPACITY: usize = 256;
+
+/// How a session ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SessionEnd {
+    /// The stream closed or broke: re-attach.
+    Closed,
+    /// Drained on request: stop.
+    Drained,
+}
+
+/// One attach stream.
+pub(crate) struct Session {
+    register: pb::Register,
+    /// Cancel flags of the leases granted on this stream that are not yet acknowledged.
+    leases: HashMap<LeaseKey, Arc<AtomicBool>>,
+}
+
+fn message(msg: Out) -> pb::FromWorkerMessage {
+    pb::FromWorkerMessage { msg: Some(msg) }
+}
+
+/// The task for an assignment: its units, or why they cannot run.
+fn task(
+    assign: pb::AssignShard,
+    lease: pb::LeaseKey,
+    cancel: Arc<AtomicBool>,
+    outbound: &mpsc::Sender<pb::FromWorkerMessage>,
+) -> Task {
+    let strategy = assignment_strategy(&assign);
+    let concurrency = assign.concurrency;
+    let work = if assign.fetch.is_empty() {
+        ShardWork::SumSquares(assign.sum_squares.iter().map(|u| (u.lo, u.hi)).collect())
+    } else {
+        ShardWork::Fetch {
+            urls: assign.fetch.into_iter().map(|u| u.url).collect(),
+            http: HttpConfig {
+                timeout: Duration::from_millis(assign.fetch_timeout_ms.max(1)),
+                policy: Arc::new(HostPolicy {
+                    allow: assign.allow_hosts,
+                    deny: assign.deny_hosts,
+                    deny_private: assign.deny_private,
+                }),
+            },
+            max_body_bytes: assign.fetch_max_body_bytes,
+        }
+    };
+    Task {
+        lease,
+        work: strategy.as_ref().map(|_| work).map_err(|e| e.to_string()),
+        strategy: strategy.unwrap_or(concur_core::Strategy::Sequential),
+        concurrency,
+        cancel,
+        outbound: outbound.clone(),
+    }
+}
+
+impl Session {
+    pub(crate) fn new(opts: &WorkerSettings) -> Self {
+        Self {
+            register: pb::Register {
+                host: opts.host_name.clone().unwrap_or_else(system::hostname),
+                pid: std::process::id(),
+                cores: system::cores(),
+                slots: opts.slots,
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            leases: HashMap::new(),
+        }
+    }
+
+    /// Runs until the coordinator closes the stream, or a drain completes (`Ok`), or the stream
+    /// cannot be opened (`Err`).
+    pub(crate) async fn run(
+        mut self,
+        endpoint: &Endpoint,
+        token: &BearerToken,
+        drain: &mut watch::Receiver<bool>,
+        drain_timeout: Duration,
+        slots: &Slots,
+    ) -> anyhow::Result<SessionEnd> {
+        let mut client = tokio::select! {
+            client = connect::connect(endpoint, token) => client?,
+            _ = drain.changed() => return Ok(SessionEnd::Drained),
+        };
+        let (outbound, receiver) = mpsc::channel(OUTBOUND_CAPACITY);
+        outbound
+            .send(message(Out::Register(self.register.clone())))
+            .await
+            .ok();
+        let mut inbound = client
+            .attach(ReceiverStream::new(receiver))
+            .await
+            .context("attaching")?
+            .into_inner();
+        let registered = match inbound.message().await.context("registering")? {
+            Some(pb::ToWorkerMessage {
+                msg: Some(In::Registered(registered)),
+            }) => registered,
+            other => anyhow::bail!("expected Registered, got {other:?}"),
+        };
+        info!(worker_id = registered.worker_id, "attached to coordinator");
+        let interval = Duration::from_millis(registered.heartbeat_interval_ms.clamp(100, 60_000));
+        let mut heartbeat = tokio::time::interval(interval);
+        let mut drain_deadline: Option<Instant> = None;
+        let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
+        let result = loop {
+            if drain_deadline.is_some() && self.leases.is_empty() {
+                break Ok(SessionEnd::Drained);
+            }
+            tokio::select! {
+                message = inbound.message() => match message {
+                    Ok(Some(pb::ToWorkerMessage { msg: Some(In::Assign(assign)) })) => {
+                        let Some(lease) = assign.lease else {
+                            warn!("assignment without a lease: ignored");
+                            continue;
+                        };
+                        let cancel = Arc::new(AtomicBool::new(false));
+                        self.leases.insert(LeaseKey::from(lease), cancel.clone());
+                        debug!(job_id = lease.job_id, shard_id = lease.shard_id, attempt = lease.attempt, "shard assigned");
+                        slots.push(task(assign, lease, cancel, &outbound));
+                    }
+                    Ok(Some(pb::ToWorkerMessage { msg: Some(In::Cancel(cancel)) })) => {
+                        if let Some(lease) = cancel.lease
+                            && let Some(flag) = self.leases.remove(&LeaseKey::from(lease))
+                        {
+                            info!(job_id = lease.job_id, shard_id = lease.shard_id, reason = %cancel.reason, "cancelling shard");
+                            flag.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(Some(pb::ToWorkerMessage { msg: Some(In::Accepted(accepted)) })) => {
+                        // Committed by the coordinator: this shard is done for good.
+                        if let Some(lease) = accepted.lease {
+                            self.leases.remove(&LeaseKey::from(lease));
+                        }
+                    }
+                    Ok(Some(_)) => debug!("ignoring unexpected message"),
+                    Ok(None) => break Ok(SessionEnd::Closed),
+                    Err(status) => {
+                        info!(cause = %status.message(), "stream to coordinator broke");
+                        break Ok(SessionEnd::Closed);
+                    }
+                },
+                _ = heartbeat.tick() => {
+                    let beat = pb::Heartbeat { running: slots.executions() };
+                    if outbound.try_send(message(Out::Heartbeat(beat))).is_err() {
+                        debug!("outbound queue full; heartbeat skipped");
+                    }
+                }
+                _ = drain.changed(), if drain_deadline.is_none() => {
+                    info!(running = self.leases.len(), "draining: finishing running shards");
+                    let _ = outbound.send(message(Out::Drain(pb::Drain {}))).await;
+                    drain_deadline = Some(Instant::now() + drain_timeout);
+                }
+                () = tokio::time::sleep_until(drain_deadline.unwrap_or(far_future)), if drain_deadline.is_some() => {
+                    warn!(running = self.leases.len(), "drain timeout: handing the remaining shards back");
+                    break Ok(SessionEnd::Drained);
+                }
+            }
+        };
+        // Drop policy: the coordinator re-queues these shards itself.
+        for flag in self.leases.values() {
+            flag.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+}

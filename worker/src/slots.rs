@@ -1,0 +1,149 @@
+//! The worker's slots: one long-lived thread per slot, each taking the next leased shard from a
+//! shared queue and running it to the end. A slot is free again only when its shard's
+//! execution has really ended — a cancelled fetch's threads stopped, its connections closed —
+//! so cancelling never lets a worker run more shards at once than it has slots.
+//!
+//! Shards wait in the queue when every slot is busy (the coordinator's assignments can run
+//! ahead of the slots); one cancelled while queued is dropped unrun.
+
+use crate::executor::{ShardRun, ShardWork, run_shard};
+use crate::reporter::Reporter;
+use concur_core::Strategy;
+use concur_proto::pb;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+/// A leased shard, ready to run.
+#[derive(Debug)]
+pub(crate) struct Task {
+    pub(crate) lease: pb::LeaseKey,
+    /// The units, or why the assignment cannot run (its units then fail with it).
+    pub(crate) work: Result<ShardWork, String>,
+    pub(crate) strategy: Strategy,
+    pub(crate) concurrency: u32,
+    /// Set when the lease is cancelled or revoked, or its session ends.
+    pub(crate) cancel: Arc<AtomicBool>,
+    /// The session's queue towards the coordinator.
+    pub(crate) outbound: mpsc::Sender<pb::FromWorkerMessage>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    tasks: Mutex<VecDeque<Task>>,
+    ready: Condvar,
+    stopped: AtomicBool,
+}
+
+/// The slot threads and their queue.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    queue: Arc<Queue>,
+    executions: Arc<AtomicU32>,
+}
+
+impl Slots {
+    /// Starts `slots` slot threads; shards they run start at most `max_threads` threads each.
+    pub(crate) fn start(slots: u32, max_threads: u32) -> Self {
+        let queue = Arc::new(Queue::default());
+        let executions = Arc::new(AtomicU32::new(0));
+        for index in 0..slots.max(1) {
+            let queue = queue.clone();
+            let executions = executions.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("concur-slot-{index}"))
+                .spawn(move || slot(&queue, &executions, max_threads));
+            if let Err(e) = spawned {
+                warn!(cause = %e, "cannot start a slot thread; running with fewer slots");
+            }
+        }
+        Self { queue, executions }
+    }
+
+    /// Queues a shard for the next free slot.
+    pub(crate) fn push(&self, task: Task) {
+        self.queue
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(task);
+        self.queue.ready.notify_one();
+    }
+
+    /// Shard executions in progress, cancelled ones still stopping included.
+    pub(crate) fn executions(&self) -> u32 {
+        self.executions.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        self.queue.stopped.store(true, Ordering::Relaxed);
+        self.queue.ready.notify_all();
+    }
+}
+
+fn next(queue: &Queue) -> Option<Task> {
+    let mut tasks = queue.tasks.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if queue.stopped.load(Ordering::Relaxed) {
+            return None;
+        }
+        if let Some(task) = tasks.pop_front() {
+            return Some(task);
+        }
+        tasks = queue.ready.wait(tasks).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+/// One slot: runs queued shards one after another.
+fn slot(queue: &Queue, executions: &AtomicU32, max_threads: u32) {
+    while let Some(task) = next(queue) {
+        if task.cancel.load(Ordering::Relaxed) {
+            debug!(
+                job_id = task.lease.job_id,
+                shard_id = task.lease.shard_id,
+                "cancelled before it ran: dropped"
+            );
+            continue;
+        }
+        executions.fetch_add(1, Ordering::Relaxed);
+        let reporter = Reporter::new(task.lease, task.outbound.clone());
+        let run = match &task.work {
+            Ok(work) => run_shard(
+                work,
+                task.strategy,
+                task.concurrency,
+                max_threads,
+                &task.cancel,
+                &|unit, outcome| reporter.emit(unit, &outcome),
+            ),
+            Err(error) => ShardRun {
+                run_s: 0.0,
+                cpu_s: 0.0,
+                concurrency: 0,
+                error: Some(error.clone()),
+            },
+        };
+        executions.fetch_sub(1, Ordering::Relaxed);
+        if task.cancel.load(Ordering::Relaxed) {
+            // The coordinator no longer holds this lease; anything more would be discarded.
+            continue;
+        }
+        debug!(
+            job_id = task.lease.job_id,
+            shard_id = task.lease.shard_id,
+            run_s = run.run_s,
+            "shard finished"
+        );
+        reporter.finish(pb::ShardFinished {
+            run_s: run.run_s,
+            cpu_s: run.cpu_s,
+            concurrency: run.concurrency,
+            error: run.error.unwrap_or_default(),
+            ..pb::ShardFinished::default()
+        });
+    }
+}
