@@ -178,6 +178,9 @@ pub(crate) struct RunOpts {
     /// A label shown in job listings.
     #[arg(long, default_value = "")]
     pub(crate) label: String,
+    /// With --wait (or in local mode): which items the report lists, as for `job --items`.
+    #[arg(long, value_enum)]
+    pub(crate) items: Option<ItemsShown>,
 }
 
 pub(crate) fn parse_strategy(text: &str) -> Result<Strategy, String> {

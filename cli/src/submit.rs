@@ -23,7 +23,14 @@ pub(crate) async fn run(global: &GlobalOpts, workload: WorkloadArgs) -> Result<E
                 output::print_submitted(global.output, &accepted);
                 return Ok(Exit::Success);
             }
-            watch::wait_and_report(address, &mut client, accepted.job_id, global.output, None).await
+            watch::wait_and_report(
+                address,
+                &mut client,
+                accepted.job_id,
+                global.output,
+                run.items,
+            )
+            .await
         }
         None => {
             let workers = run

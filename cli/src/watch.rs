@@ -121,6 +121,9 @@ async fn watch_once(
             bar.set_position(progress.items_done);
         }
         if job_state_from_i32(progress.state).is_final() {
+            // Read the stream to its end: dropping it early resets it, and a long-lived
+            // connection that resets stream after stream is cut off by the server's h2 guard.
+            while stream.message().await.ok().flatten().is_some() {}
             return Ok(true);
         }
     }

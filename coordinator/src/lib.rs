@@ -5,12 +5,14 @@
 //! - [`scheduler`]: the pure state machine (jobs, shards, leases, workers), tested without sockets.
 //! - [`service`]: the gRPC adapter: shared state, client RPCs, the worker `Attach` stream.
 //! - [`auth`]: client and worker tokens, checked in constant time on every RPC.
+//! - [`memory`]: giving freed memory back to the operating system.
 //! - [`settings`]: command line, environment and TOML config file.
 //! - [`store`]: durable state (SQLite, or in memory) behind one writer thread.
 //! - [`server`]: `Coordinator::open` then `serve`, or `run(listener, config, shutdown)`, used
 //!   by the binary, local mode and tests.
 
 pub mod auth;
+pub mod memory;
 pub mod scheduler;
 pub mod server;
 pub mod service;

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let opts = CoordinatorOpts::parse();
+    concur_coordinator::memory::tune_allocator();
     init_tracing(opts.debug);
     let settings = opts.resolve()?;
     let config = &settings.config;

@@ -19,8 +19,8 @@ use std::sync::Weak;
 use std::time::Duration;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tracing::info;
 
@@ -260,11 +260,15 @@ async fn serve(
             WorkerServiceServer::new(service).max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE),
             worker_check,
         ))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-            shutdown.await;
-            // Long-lived streams (worker attach, job watch) would hold graceful shutdown open.
-            stop_streams.shutdown();
-        })
+        // Small messages (acknowledgements, progress) must not wait for Nagle's algorithm.
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async move {
+                shutdown.await;
+                // Long-lived streams (worker attach, job watch) would hold graceful shutdown open.
+                stop_streams.shutdown();
+            },
+        )
         .await;
     ticker.abort();
     result?;

@@ -4,7 +4,8 @@
 //! when its handle drops, also when a test fails.
 
 use crate::lab::Lab;
-use crate::{Proc, process_alive, scratch_dir};
+use crate::{Proc, bin, process_alive, scratch_dir};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -315,4 +316,42 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A file's text; panics naming the file.
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The files in `dir` whose names end with `suffix`, sorted.
+pub fn files_with(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("list deploy dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The long flags a binary's --help lists.
+pub fn long_flags(binary: &str) -> BTreeSet<String> {
+    let out = run({
+        let mut c = Command::new(bin(binary));
+        c.arg("--help");
+        c
+    });
+    out.stdout
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.split('=').next().unwrap().to_string())
+        .collect()
+}
+
+/// The seconds in "30s" or "45".
+pub fn seconds(text: &str) -> u64 {
+    text.trim_end_matches('s')
+        .parse()
+        .unwrap_or_else(|_| panic!("not whole seconds: {text:?}"))
 }

@@ -162,6 +162,11 @@ impl Admission {
 }
 
 impl NewJob {
+    /// Items in the job.
+    pub fn items(&self) -> u64 {
+        self.0.plan.items()
+    }
+
     /// The job's summary at submission.
     pub fn record(&self, now: Instant) -> JobRecord {
         self.0.record(now)

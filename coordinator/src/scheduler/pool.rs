@@ -185,7 +185,7 @@ impl WorkerPool {
     }
 
     /// Load summed over all workers (for invariant checks).
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(test)]
     pub(crate) fn total_load(&self) -> u32 {
         self.workers.values().map(Worker::load).sum()
     }

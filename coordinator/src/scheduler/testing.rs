@@ -1,12 +1,10 @@
 //! The one recording [`Comm`] for tests, plus helpers that play an honest worker and read a
 //! job's items back out of the recorded commits.
 
-use super::{Comm, Disposition, Persist, Scheduler};
+use super::{Comm, Persist};
 use concur_core::plan::Unit;
-use concur_core::protocol::{Assignment, ShardTiming, WorkerInfo};
+use concur_core::protocol::{Assignment, WorkerInfo};
 use concur_core::{JobId, LeaseKey, Outcome, WorkerId, kernel};
-use std::collections::BTreeMap;
-use std::time::Instant;
 
 /// Records every effect, in order.
 #[derive(Debug, Default)]
@@ -33,37 +31,6 @@ impl Comm for RecordingComm {
     }
     fn persist(&mut self, event: Persist) {
         self.persisted.push(event);
-    }
-}
-
-impl RecordingComm {
-    /// Items of `job` as its recorded commits assemble them (parts of split items summed).
-    pub(crate) fn items(&self, job: JobId) -> BTreeMap<u64, Outcome> {
-        let mut items: BTreeMap<u64, Outcome> = BTreeMap::new();
-        for event in &self.persisted {
-            let Persist::ShardCommitted {
-                lease,
-                first_item,
-                outcomes,
-                ..
-            } = event
-            else {
-                continue;
-            };
-            if lease.job_id != job {
-                continue;
-            }
-            for (offset, outcome) in outcomes.iter().enumerate() {
-                let item = first_item + offset as u64;
-                match items.get_mut(&item) {
-                    Some(sum) => sum.absorb(outcome, false),
-                    None => {
-                        items.insert(item, outcome.clone());
-                    }
-                }
-            }
-        }
-        items
     }
 }
 
@@ -100,27 +67,72 @@ pub(crate) fn honest_results(assignment: &Assignment) -> Vec<(u32, Outcome)> {
         .collect()
 }
 
-/// Sends an assignment's honest results and its finish, as one worker would.
-pub(crate) fn complete(
-    s: &mut Scheduler,
-    comm: &mut RecordingComm,
-    worker: WorkerId,
-    assignment: &Assignment,
-) -> Disposition {
-    let now = Instant::now();
-    let first = s.on_unit_results(
-        worker,
-        assignment.lease,
-        honest_results(assignment),
-        now,
-        comm,
-    );
-    let timing = ShardTiming {
-        run_s: 0.01,
-        concurrency: 1,
-        ..ShardTiming::default()
-    };
-    let second = s.on_shard_finished(worker, assignment.lease, timing, now, comm);
-    assert_eq!(first, second, "results and finish disagree");
-    second
+#[cfg(test)]
+pub(crate) use helpers::complete;
+
+/// Helpers only the unit tests use (the fuzz driver needs the ones above).
+#[cfg(test)]
+mod helpers {
+    use super::{RecordingComm, honest_results};
+    use crate::scheduler::{Disposition, Persist, Scheduler};
+    use concur_core::protocol::{Assignment, ShardTiming};
+    use concur_core::{JobId, Outcome, WorkerId};
+    use std::collections::BTreeMap;
+    use std::time::Instant;
+
+    impl RecordingComm {
+        /// Items of `job` as its recorded commits assemble them (parts of split items summed).
+        pub(crate) fn items(&self, job: JobId) -> BTreeMap<u64, Outcome> {
+            let mut items: BTreeMap<u64, Outcome> = BTreeMap::new();
+            for event in &self.persisted {
+                let Persist::ShardCommitted {
+                    lease,
+                    first_item,
+                    outcomes,
+                    ..
+                } = event
+                else {
+                    continue;
+                };
+                if lease.job_id != job {
+                    continue;
+                }
+                for (offset, outcome) in outcomes.iter().enumerate() {
+                    let item = first_item + offset as u64;
+                    match items.get_mut(&item) {
+                        Some(sum) => sum.absorb(outcome, false),
+                        None => {
+                            items.insert(item, outcome.clone());
+                        }
+                    }
+                }
+            }
+            items
+        }
+    }
+
+    /// Sends an assignment's honest results and its finish, as one worker would.
+    pub(crate) fn complete(
+        s: &mut Scheduler,
+        comm: &mut RecordingComm,
+        worker: WorkerId,
+        assignment: &Assignment,
+    ) -> Disposition {
+        let now = Instant::now();
+        let first = s.on_unit_results(
+            worker,
+            assignment.lease,
+            honest_results(assignment),
+            now,
+            comm,
+        );
+        let timing = ShardTiming {
+            run_s: 0.01,
+            concurrency: 1,
+            ..ShardTiming::default()
+        };
+        let second = s.on_shard_finished(worker, assignment.lease, timing, now, comm);
+        assert_eq!(first, second, "results and finish disagree");
+        second
+    }
 }

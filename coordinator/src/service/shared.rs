@@ -278,7 +278,13 @@ impl StoreEvents for Shared {
             state.release()
         };
         // Jobs of a million shards take a moment to free: not under the lock.
+        let big = evicted
+            .iter()
+            .any(|job| job.items() >= crate::memory::TRIM_AFTER_ITEMS);
         drop(evicted);
+        if big {
+            crate::memory::trim();
+        }
     }
 
     fn health_changed(&self, failing: Option<String>) {

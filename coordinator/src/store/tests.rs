@@ -87,7 +87,12 @@ fn run_job_on(
 }
 
 /// A store under test: its name, writer, reader and scratch directory.
-type UnderTest = (&'static str, Box<dyn StoreWrite>, Box<dyn StoreRead>, PathBuf);
+type UnderTest = (
+    &'static str,
+    Box<dyn StoreWrite>,
+    Box<dyn StoreRead>,
+    PathBuf,
+);
 
 fn stores() -> Vec<UnderTest> {
     let dir = temp_dir("suite");

@@ -1,13 +1,17 @@
 //! Cross-process tests: one binary, a module per area.
 
+mod bounded;
 mod cluster;
 mod compare;
 mod demo;
 mod deploy;
 mod faults;
 mod hostile;
-mod lab;
 mod local;
+mod reports;
+mod restart;
+mod retention;
+mod scale;
 mod security;
 mod sites;
 mod validation;

@@ -1,6 +1,13 @@
 //! The ssh launcher for real, on network-namespace hosts running sshd.
 
-use super::*;
+use concur_tests::bin;
+use concur_tests::deploy::{Launcher, Scratch, SshHosts, long_flags, require_tool};
+use concur_tests::lab::Lab;
+use concur_tests::{CliOutput, assert_sums_exact, process_alive, run_cli};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// How the lab coordinator is protected: tokens when all three binaries take them, otherwise
 /// `--insecure` (needed by a coordinator that refuses non-loopback addresses without tokens).

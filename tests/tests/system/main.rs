@@ -1,0 +1,10 @@
+//! The system suite: tests that need root (network-namespace labs, a tmpfs to fill) or tools
+//! from Debian's packages (sshd, shellcheck, systemd-analyze). `.ci/run` installs the tools and
+//! runs it; `cargo test --workspace` leaves it out and says so (see `system_suite.rs`).
+//!
+//!     sudo -E cargo test -p concur-tests --features system --test system
+
+mod full_disk;
+mod lab;
+mod ssh;
+mod tools;
