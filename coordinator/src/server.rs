@@ -26,6 +26,10 @@ use tracing::info;
 
 /// Largest message accepted from clients and workers; result batches stay far below it.
 pub const MAX_DECODING_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+/// Where the coordinator listens when not told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+/// How often workers send heartbeats when not told otherwise.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the ticker checks for silent workers.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -79,7 +83,7 @@ impl Default for CoordinatorConfig {
     fn default() -> Self {
         Self {
             scheduler: SchedulerConfig::default(),
-            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             state_dir: None,
             retention: Retention::default(),
             client_token: None,

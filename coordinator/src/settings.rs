@@ -4,12 +4,13 @@
 //! the built-in default. The config file's keys are the long flag names with `_` for `-`.
 
 use crate::auth::Token;
-use crate::scheduler::{DEFAULT_MAX_ACTIVE_JOBS, SchedulerConfig};
-use crate::server::{CoordinatorConfig, TlsPem};
+use crate::scheduler::{DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_MAX_ACTIVE_JOBS, SchedulerConfig};
+use crate::server::{CoordinatorConfig, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LISTEN, TlsPem};
 use crate::store::Retention;
 use crate::store::retention::{DEFAULT_RETAIN_FOR, DEFAULT_RETAIN_JOBS};
 use anyhow::Context;
 use clap::Parser;
+use concur_core::config;
 use concur_core::policy::HostPolicy;
 use concur_core::spec::Limits;
 use serde::Deserialize;
@@ -104,13 +105,17 @@ pub struct CoordinatorOpts {
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     listen: Option<String>,
-    heartbeat_timeout: Option<String>,
-    heartbeat_interval: Option<String>,
-    lease_timeout: Option<String>,
+    #[serde(default, deserialize_with = "config::duration")]
+    heartbeat_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "config::duration")]
+    heartbeat_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "config::duration")]
+    lease_timeout: Option<Duration>,
     state_dir: Option<PathBuf>,
     in_memory: Option<bool>,
     retain_jobs: Option<u64>,
-    retain_for: Option<String>,
+    #[serde(default, deserialize_with = "config::duration")]
+    retain_for: Option<Duration>,
     token_file: Option<PathBuf>,
     worker_token_file: Option<PathBuf>,
     insecure: Option<bool>,
@@ -139,11 +144,6 @@ pub struct Settings {
     pub config: CoordinatorConfig,
 }
 
-fn duration(text: &str, key: &str) -> anyhow::Result<Duration> {
-    humantime::parse_duration(text)
-        .with_context(|| format!("config key {key}: '{text}' is not a duration (e.g. 5s, 500ms)"))
-}
-
 fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
 }
@@ -154,30 +154,17 @@ impl CoordinatorOpts {
     /// # Errors
     /// An unreadable or invalid config file, token file or TLS file, or inconsistent settings.
     pub fn resolve(self) -> anyhow::Result<Settings> {
-        let file: FileSettings = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read config file {}", path.display()))?;
-                toml::from_str(&text)
-                    .with_context(|| format!("invalid config file {}", path.display()))?
-            }
-            None => FileSettings::default(),
-        };
-        let heartbeat_timeout = match (self.heartbeat_timeout, &file.heartbeat_timeout) {
-            (Some(d), _) => d,
-            (None, Some(text)) => duration(text, "heartbeat_timeout")?,
-            (None, None) => Duration::from_secs(5),
-        };
-        let heartbeat_interval = match (self.heartbeat_interval, &file.heartbeat_interval) {
-            (Some(d), _) => d,
-            (None, Some(text)) => duration(text, "heartbeat_interval")?,
-            (None, None) => Duration::from_secs(1),
-        };
-        let lease_timeout = match (self.lease_timeout, &file.lease_timeout) {
-            (Some(d), _) => Some(d),
-            (None, Some(text)) => Some(duration(text, "lease_timeout")?),
-            (None, None) => None,
-        };
+        let file: FileSettings =
+            config::load(self.config.as_deref()).map_err(anyhow::Error::msg)?;
+        let heartbeat_timeout = self
+            .heartbeat_timeout
+            .or(file.heartbeat_timeout)
+            .unwrap_or(DEFAULT_HEARTBEAT_TIMEOUT);
+        let heartbeat_interval = self
+            .heartbeat_interval
+            .or(file.heartbeat_interval)
+            .unwrap_or(DEFAULT_HEARTBEAT_INTERVAL);
+        let lease_timeout = self.lease_timeout.or(file.lease_timeout);
         anyhow::ensure!(
             heartbeat_interval < heartbeat_timeout,
             "--heartbeat-interval ({heartbeat_interval:?}) must be shorter than --heartbeat-timeout ({heartbeat_timeout:?})"
@@ -221,11 +208,7 @@ impl CoordinatorOpts {
                 .or(file.state_dir)
                 .unwrap_or_else(crate::store::sqlite::default_state_dir)
         });
-        let retain_for = match (self.retain_for, &file.retain_for) {
-            (Some(d), _) => Some(d),
-            (None, Some(text)) => Some(duration(text, "retain_for")?),
-            (None, None) => None,
-        };
+        let retain_for = self.retain_for.or(file.retain_for);
         let retention = Retention {
             max_jobs: self
                 .retain_jobs
@@ -249,23 +232,16 @@ impl CoordinatorOpts {
                 .unwrap_or(defaults.max_shards),
             ..defaults
         };
-        let pick = |flag: Vec<String>, file: Option<Vec<String>>| {
-            if flag.is_empty() {
-                file.unwrap_or_default()
-            } else {
-                flag
-            }
-        };
         let host_policy = HostPolicy {
-            allow: pick(self.allow_host, file.allow_host),
-            deny: pick(self.deny_host, file.deny_host),
+            allow: config::list(self.allow_host, file.allow_host),
+            deny: config::list(self.deny_host, file.deny_host),
             deny_private: self.deny_private || file.deny_private.unwrap_or(false),
         };
         Ok(Settings {
             listen: self
                 .listen
                 .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:7070".to_string()),
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             insecure: self.insecure || file.insecure.unwrap_or(false),
             config: CoordinatorConfig {
                 scheduler: SchedulerConfig {

@@ -15,7 +15,9 @@
 //! - [`report`]: the job report and its parallelism arithmetic.
 //! - [`fit`]: Amdahl and USL fits of measured speedups, medians and spreads.
 //! - [`error`]: why a job specification was refused.
+//! - [`config`]: reading config files, the same way in every binary.
 
+pub mod config;
 pub mod error;
 pub mod fit;
 pub mod ids;

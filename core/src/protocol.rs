@@ -2,7 +2,7 @@
 //! about itself, what a lease hands it, and what it reports when a shard ends. The wire forms
 //! live in `concur-proto`; these are the domain forms both crates use.
 
-use crate::ids::LeaseKey;
+use crate::ids::{LeaseKey, WorkerId};
 use crate::plan::{ShardPlan, Unit, shard_units};
 use crate::policy::HostPolicy;
 use crate::spec::JobSpec;
@@ -62,6 +62,45 @@ impl Assignment {
             Workload::SumSquares(_) => (0, 0),
         }
     }
+}
+
+/// An assignment as a worker receives it: its units spelled out (the coordinator's
+/// [`Assignment`] builds them only when it encodes the message).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedAssignment {
+    /// What the worker must echo in its results.
+    pub lease: LeaseKey,
+    /// How to run the units, or why the strategy is not known here.
+    pub strategy: Result<Strategy, String>,
+    /// Threads or tasks to use.
+    pub concurrency: u32,
+    /// The units, in order.
+    pub units: Vec<Unit>,
+    /// Per-request timeout of fetch units, in milliseconds.
+    pub fetch_timeout_ms: u64,
+    /// Body cap of fetch units.
+    pub fetch_max_body_bytes: u64,
+    /// Host rules fetch units must obey, also on redirects and after name resolution.
+    pub fetch_policy: HostPolicy,
+}
+
+/// A message from the coordinator to a worker, in domain form: it becomes protobuf only in
+/// the worker's own stream, outside the coordinator's lock.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToWorker {
+    /// The answer to its registration.
+    Registered {
+        /// Its id.
+        worker_id: WorkerId,
+        /// How often it must send a heartbeat.
+        heartbeat_interval_ms: u64,
+    },
+    /// A shard to run.
+    Assign(Assignment),
+    /// Stop a lease (or drop its results), with the reason.
+    Cancel(LeaseKey, String),
+    /// A shard's results are stored: the worker may forget it.
+    Accepted(LeaseKey),
 }
 
 /// How a shard's execution went, as the worker measured it with its own clock.

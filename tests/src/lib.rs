@@ -5,6 +5,7 @@
 pub mod deploy;
 pub mod jobs;
 pub mod lab;
+pub mod measure;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};

@@ -53,7 +53,7 @@ impl Reporter {
         if batch.results.len() >= RESULT_BATCH || batch.last_sent.elapsed() >= RESULT_FLUSH {
             let results = std::mem::take(&mut batch.results);
             batch.last_sent = Instant::now();
-            self.send(Msg::Results(pb::ItemResults {
+            self.send(Msg::Results(pb::UnitResults {
                 lease: Some(self.lease),
                 results,
             }));

@@ -7,14 +7,14 @@
 //! the old lease would be refused anyway. Nothing is lost, nothing counted twice.
 
 use crate::connect::{self, BearerToken};
-use crate::executor::{HttpConfig, ShardWork};
+use crate::executor::{HttpConfig, Units};
 use crate::settings::WorkerSettings;
 use crate::slots::{Slots, Task};
 use crate::system;
 use anyhow::Context;
 use concur_core::LeaseKey;
-use concur_core::policy::HostPolicy;
-use concur_proto::convert::assignment_strategy;
+use concur_core::plan::Unit;
+use concur_core::protocol::ReceivedAssignment;
 use concur_proto::pb::{self, from_worker_message::Msg as Out, to_worker_message::Msg as In};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,34 +51,53 @@ fn message(msg: Out) -> pb::FromWorkerMessage {
 
 /// The task for an assignment: its units, or why they cannot run.
 fn task(
-    assign: pb::AssignShard,
-    lease: pb::LeaseKey,
+    assignment: ReceivedAssignment,
     cancel: Arc<AtomicBool>,
     outbound: &mpsc::Sender<pb::FromWorkerMessage>,
 ) -> Task {
-    let strategy = assignment_strategy(&assign);
-    let concurrency = assign.concurrency;
-    let work = if assign.fetch.is_empty() {
-        ShardWork::SumSquares(assign.sum_squares.iter().map(|u| (u.lo, u.hi)).collect())
-    } else {
-        ShardWork::Fetch {
-            urls: assign.fetch.into_iter().map(|u| u.url).collect(),
+    let units = if assignment
+        .units
+        .iter()
+        .any(|u| matches!(u, Unit::Fetch { .. }))
+    {
+        Units::Fetch {
+            urls: assignment
+                .units
+                .into_iter()
+                .filter_map(|u| match u {
+                    Unit::Fetch { url, .. } => Some(url),
+                    Unit::SumSquares { .. } => None,
+                })
+                .collect(),
             http: HttpConfig {
-                timeout: Duration::from_millis(assign.fetch_timeout_ms.max(1)),
-                policy: Arc::new(HostPolicy {
-                    allow: assign.allow_hosts,
-                    deny: assign.deny_hosts,
-                    deny_private: assign.deny_private,
-                }),
+                timeout: Duration::from_millis(assignment.fetch_timeout_ms.max(1)),
+                policy: Arc::new(assignment.fetch_policy),
             },
-            max_body_bytes: assign.fetch_max_body_bytes,
+            max_body_bytes: assignment.fetch_max_body_bytes,
         }
+    } else {
+        Units::SumSquares(
+            assignment
+                .units
+                .iter()
+                .filter_map(|u| match u {
+                    Unit::SumSquares { lo, hi, .. } => Some((*lo, *hi)),
+                    Unit::Fetch { .. } => None,
+                })
+                .collect(),
+        )
     };
     Task {
-        lease,
-        work: strategy.as_ref().map(|_| work).map_err(|e| e.to_string()),
-        strategy: strategy.unwrap_or(concur_core::Strategy::Sequential),
-        concurrency,
+        lease: assignment.lease.into(),
+        work: assignment
+            .strategy
+            .as_ref()
+            .map(|_| units)
+            .map_err(Clone::clone),
+        strategy: assignment
+            .strategy
+            .unwrap_or(concur_core::Strategy::Sequential),
+        concurrency: assignment.concurrency,
         cancel,
         outbound: outbound.clone(),
     }
@@ -140,14 +159,15 @@ impl Session {
             tokio::select! {
                 message = inbound.message() => match message {
                     Ok(Some(pb::ToWorkerMessage { msg: Some(In::Assign(assign)) })) => {
-                        let Some(lease) = assign.lease else {
+                        if assign.lease.is_none() {
                             warn!("assignment without a lease: ignored");
                             continue;
-                        };
+                        }
+                        let assignment = ReceivedAssignment::from(assign);
                         let cancel = Arc::new(AtomicBool::new(false));
-                        self.leases.insert(LeaseKey::from(lease), cancel.clone());
-                        debug!(job_id = lease.job_id, shard_id = lease.shard_id, attempt = lease.attempt, "shard assigned");
-                        slots.push(task(assign, lease, cancel, &outbound));
+                        self.leases.insert(assignment.lease, cancel.clone());
+                        debug!(lease = %assignment.lease, "shard assigned");
+                        slots.push(task(assignment, cancel, &outbound));
                     }
                     Ok(Some(pb::ToWorkerMessage { msg: Some(In::Cancel(cancel)) })) => {
                         if let Some(lease) = cancel.lease

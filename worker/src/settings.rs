@@ -4,10 +4,16 @@
 //! the built-in default. The config file's keys are the long flag names with `_` for `-`.
 
 use anyhow::Context;
+use concur_core::config;
 use concur_core::token::{Secret, load_token};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// How long a drain lets running shards finish, when not configured.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Shards a worker runs at once, when not configured.
+pub const DEFAULT_SLOTS: u32 = 1;
 
 /// How a worker is started; shared by `concur-worker` and local mode's hidden subcommand.
 #[derive(Debug, Clone, clap::Args)]
@@ -58,7 +64,8 @@ struct FileSettings {
     slots: Option<u32>,
     host_name: Option<String>,
     max_attach_failures: Option<u32>,
-    drain_timeout: Option<String>,
+    #[serde(default, deserialize_with = "config::duration")]
+    drain_timeout: Option<Duration>,
     token_file: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
@@ -115,15 +122,8 @@ impl WorkerOpts {
     /// # Errors
     /// No coordinator given, or an unreadable or invalid config, token or TLS file.
     pub fn resolve(self) -> anyhow::Result<WorkerSettings> {
-        let file: FileSettings = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read config file {}", path.display()))?;
-                toml::from_str(&text)
-                    .with_context(|| format!("invalid config file {}", path.display()))?
-            }
-            None => FileSettings::default(),
-        };
+        let file: FileSettings =
+            config::load(self.config.as_deref()).map_err(anyhow::Error::msg)?;
         let coordinator = self.coordinator.or(file.coordinator).context(
             "no coordinator given: pass --coordinator URL (or set CONCUR_COORDINATOR, or `coordinator` in the config file)",
         )?;
@@ -132,13 +132,11 @@ impl WorkerOpts {
         } else {
             format!("http://{coordinator}")
         };
-        let drain_timeout = match (self.drain_timeout, &file.drain_timeout) {
-            (Some(d), _) => d,
-            (None, Some(text)) => humantime::parse_duration(text)
-                .with_context(|| format!("config key drain_timeout: '{text}' is not a duration"))?,
-            (None, None) => Duration::from_secs(30),
-        };
-        let slots = self.slots.or(file.slots).unwrap_or(1);
+        let drain_timeout = self
+            .drain_timeout
+            .or(file.drain_timeout)
+            .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+        let slots = self.slots.or(file.slots).unwrap_or(DEFAULT_SLOTS);
         anyhow::ensure!(
             (1..=1024).contains(&slots),
             "slots must be 1..=1024, got {slots}"

@@ -6,9 +6,10 @@
 //! Shards wait in the queue when every slot is busy (the coordinator's assignments can run
 //! ahead of the slots); one cancelled while queued is dropped unrun.
 
-use crate::executor::{ShardRun, ShardWork, run_shard};
+use crate::executor::{Units, run_shard};
 use crate::reporter::Reporter;
 use concur_core::Strategy;
+use concur_core::protocol::ShardTiming;
 use concur_proto::pb;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -21,7 +22,7 @@ use tracing::{debug, warn};
 pub(crate) struct Task {
     pub(crate) lease: pb::LeaseKey,
     /// The units, or why the assignment cannot run (its units then fail with it).
-    pub(crate) work: Result<ShardWork, String>,
+    pub(crate) work: Result<Units, String>,
     pub(crate) strategy: Strategy,
     pub(crate) concurrency: u32,
     /// Set when the lease is cancelled or revoked, or its session ends.
@@ -120,11 +121,9 @@ fn slot(queue: &Queue, executions: &AtomicU32, max_threads: u32) {
                 &task.cancel,
                 &|unit, outcome| reporter.emit(unit, &outcome),
             ),
-            Err(error) => ShardRun {
-                run_s: 0.0,
-                cpu_s: 0.0,
-                concurrency: 0,
-                error: Some(error.clone()),
+            Err(error) => ShardTiming {
+                error: error.clone(),
+                ..ShardTiming::default()
             },
         };
         executions.fetch_sub(1, Ordering::Relaxed);
@@ -142,7 +141,7 @@ fn slot(queue: &Queue, executions: &AtomicU32, max_threads: u32) {
             run_s: run.run_s,
             cpu_s: run.cpu_s,
             concurrency: run.concurrency,
-            error: run.error.unwrap_or_default(),
+            error: run.error,
             ..pb::ShardFinished::default()
         });
     }

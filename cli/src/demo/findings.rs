@@ -1,7 +1,7 @@
 //! The few plain sentences printed under the demo's table. Every claim is chosen by the
 //! measured numbers (a threshold decides between two wordings), never assumed.
 
-use super::scenarios::{Job, python_baseline};
+use super::scenarios::{JobKind, python_baseline};
 use super::{Row, Settings};
 
 /// A speedup counts as a real gain above this (below it, noise and overhead dominate).
@@ -18,7 +18,7 @@ pub(crate) fn write(rows: &[Row], settings: &Settings) -> Vec<String> {
     let mut out = Vec::new();
     let get = |name| find(rows, name);
     if let (Some(threads), Some(sync)) = (get("cpu-threads"), get("cpu-sync")) {
-        let python = python_baseline(Job::Cpu) / 9.19;
+        let python = python_baseline(JobKind::Cpu) / 9.19;
         out.push(if threads.speedup >= GAIN {
             format!(
                 "Threads helped the CPU job here: cpu-threads ran {:.2}x faster than cpu-sync on {} cores (CPU utilisation {:.0}% against {:.0}%). Rust threads compute in parallel — there is no GIL — so the cores, not the language, cap the gain; the post's Python threads gained {python:.2}x.",
@@ -100,7 +100,7 @@ pub(crate) fn write(rows: &[Row], settings: &Settings) -> Vec<String> {
                 settings.cpu_scale,
                 cpu.wall_s,
                 at_post_size,
-                python_baseline(Job::Cpu) / at_post_size
+                python_baseline(JobKind::Cpu) / at_post_size
             ));
         }
     }

@@ -17,7 +17,7 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use concur_core::report::{JobSummary, efficiency, ratio, speedup};
 use concur_core::workload::FetchSpec;
 use concur_core::{JobSpec, NumberSpec, Workload};
-use scenarios::{Job, SCENARIOS, Scenario};
+use scenarios::{JobKind, SCENARIOS, Scenario};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -223,7 +223,7 @@ pub(crate) async fn run(global: &GlobalOpts, opts: DemoOpts) -> Result<Exit, Cli
 
 fn job_spec(scenario: &Scenario, settings: &Settings) -> JobSpec {
     let workload = match scenario.job {
-        Job::Io => Workload::Fetch(FetchSpec::new(
+        JobKind::Io => Workload::Fetch(FetchSpec::new(
             (0..settings.urls)
                 .map(|i| {
                     // Two "sites", alternating, like the post's two hosts.
@@ -232,7 +232,7 @@ fn job_spec(scenario: &Scenario, settings: &Settings) -> JobSpec {
                 })
                 .collect(),
         )),
-        Job::Cpu => {
+        JobKind::Cpu => {
             let first = CPU_FIRST_N * settings.cpu_scale;
             Workload::SumSquares(NumberSpec::Range {
                 start: first,

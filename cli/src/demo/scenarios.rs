@@ -5,7 +5,7 @@ use concur_core::Strategy;
 
 /// Which job a scenario runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Job {
+pub(crate) enum JobKind {
     /// GET every URL from the site simulator.
     Io,
     /// Sum of squares for 20 values of n.
@@ -34,7 +34,7 @@ pub(crate) enum Concurrency {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scenario {
     pub(crate) name: &'static str,
-    pub(crate) job: Job,
+    pub(crate) job: JobKind,
     pub(crate) processes: Processes,
     pub(crate) strategy: Strategy,
     pub(crate) concurrency: Concurrency,
@@ -46,7 +46,7 @@ pub(crate) struct Scenario {
 
 const fn row(
     name: &'static str,
-    job: Job,
+    job: JobKind,
     processes: Processes,
     strategy: Strategy,
     concurrency: Concurrency,
@@ -68,18 +68,18 @@ const fn row(
 /// reference scenarios"); `io-sync` and `cpu-sync` are the baselines of their job's rows.
 #[rustfmt::skip]
 pub(crate) const SCENARIOS: [Scenario; 12] = [
-    row("io-sync", Job::Io, Processes::One, Strategy::Sequential, Concurrency::Fixed(1), Some(15.9), "one request after another"),
-    row("io-threads", Job::Io, Processes::One, Strategy::Threads, Concurrency::Fixed(5), Some(3.86), "thread pool of 5, a client per thread"),
-    row("io-async", Job::Io, Processes::One, Strategy::Async, Concurrency::PerItem, Some(3.42), "event loop, one task per URL, shared client"),
-    row("io-processes", Job::Io, Processes::PerCore, Strategy::Sequential, Concurrency::Fixed(1), Some(4.15), "one sequential process per core"),
-    row("cpu-sync", Job::Cpu, Processes::One, Strategy::Sequential, Concurrency::Fixed(1), Some(9.24), "one n after another"),
-    row("cpu-threads", Job::Cpu, Processes::One, Strategy::Threads, Concurrency::Fixed(5), Some(9.19), "thread pool of 5 (Python: the GIL serialises it)"),
-    row("cpu-processes", Job::Cpu, Processes::PerCore, Strategy::Sequential, Concurrency::Fixed(1), Some(1.59), "one sequential process per core"),
-    row("io-threads-10", Job::Io, Processes::One, Strategy::Threads, Concurrency::Fixed(10), None, "10 threads: the post author's best pool size"),
-    row("io-async-blocking", Job::Io, Processes::One, Strategy::AsyncBlocking, Concurrency::PerItem, None, "teaching: blocking calls inside async tasks"),
-    row("cpu-rayon", Job::Cpu, Processes::One, Strategy::Rayon, Concurrency::PerCore, None, "rayon work-stealing pool, one thread per core"),
-    row("cpu-async", Job::Cpu, Processes::One, Strategy::Async, Concurrency::Fixed(64), None, "async with a high limit: CPU work moved off the event loop"),
-    row("cpu-async-cpu", Job::Cpu, Processes::One, Strategy::AsyncCpu, Concurrency::Fixed(64), None, "teaching: CPU work run on the event loop itself"),
+    row("io-sync", JobKind::Io, Processes::One, Strategy::Sequential, Concurrency::Fixed(1), Some(15.9), "one request after another"),
+    row("io-threads", JobKind::Io, Processes::One, Strategy::Threads, Concurrency::Fixed(5), Some(3.86), "thread pool of 5, a client per thread"),
+    row("io-async", JobKind::Io, Processes::One, Strategy::Async, Concurrency::PerItem, Some(3.42), "event loop, one task per URL, shared client"),
+    row("io-processes", JobKind::Io, Processes::PerCore, Strategy::Sequential, Concurrency::Fixed(1), Some(4.15), "one sequential process per core"),
+    row("cpu-sync", JobKind::Cpu, Processes::One, Strategy::Sequential, Concurrency::Fixed(1), Some(9.24), "one n after another"),
+    row("cpu-threads", JobKind::Cpu, Processes::One, Strategy::Threads, Concurrency::Fixed(5), Some(9.19), "thread pool of 5 (Python: the GIL serialises it)"),
+    row("cpu-processes", JobKind::Cpu, Processes::PerCore, Strategy::Sequential, Concurrency::Fixed(1), Some(1.59), "one sequential process per core"),
+    row("io-threads-10", JobKind::Io, Processes::One, Strategy::Threads, Concurrency::Fixed(10), None, "10 threads: the post author's best pool size"),
+    row("io-async-blocking", JobKind::Io, Processes::One, Strategy::AsyncBlocking, Concurrency::PerItem, None, "teaching: blocking calls inside async tasks"),
+    row("cpu-rayon", JobKind::Cpu, Processes::One, Strategy::Rayon, Concurrency::PerCore, None, "rayon work-stealing pool, one thread per core"),
+    row("cpu-async", JobKind::Cpu, Processes::One, Strategy::Async, Concurrency::Fixed(64), None, "async with a high limit: CPU work moved off the event loop"),
+    row("cpu-async-cpu", JobKind::Cpu, Processes::One, Strategy::AsyncCpu, Concurrency::Fixed(64), None, "teaching: CPU work run on the event loop itself"),
 ];
 
 /// The reference scenarios' names, as the JSON contract lists them.
@@ -115,17 +115,17 @@ impl Scenario {
     /// The name of the sequential row this one's speedup is measured against.
     pub(crate) fn baseline(&self) -> &'static str {
         match self.job {
-            Job::Io => "io-sync",
-            Job::Cpu => "cpu-sync",
+            JobKind::Io => "io-sync",
+            JobKind::Cpu => "cpu-sync",
         }
     }
 }
 
 /// The post's sequential time for `job`, for its speedups.
-pub(crate) fn python_baseline(job: Job) -> f64 {
+pub(crate) fn python_baseline(job: JobKind) -> f64 {
     match job {
-        Job::Io => 15.9,
-        Job::Cpu => 9.24,
+        JobKind::Io => 15.9,
+        JobKind::Cpu => 9.24,
     }
 }
 
@@ -140,7 +140,10 @@ mod tests {
             assert!(scenario.python_s.is_some());
         }
         assert!(SCENARIOS[7..].iter().all(|s| s.python_s.is_none()));
-        assert_eq!(python_baseline(Job::Io), SCENARIOS[0].python_s.unwrap());
-        assert_eq!(python_baseline(Job::Cpu), SCENARIOS[4].python_s.unwrap());
+        assert_eq!(python_baseline(JobKind::Io), SCENARIOS[0].python_s.unwrap());
+        assert_eq!(
+            python_baseline(JobKind::Cpu),
+            SCENARIOS[4].python_s.unwrap()
+        );
     }
 }

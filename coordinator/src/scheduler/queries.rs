@@ -5,8 +5,8 @@ use super::Scheduler;
 use super::shard::{Phase, ShardEnd};
 use concur_core::plan::Plan;
 use concur_core::protocol::WorkerInfo;
-use concur_core::report::JobRecord;
-use concur_core::{Attempt, JobId, JobSpec, ShardId, WorkerId};
+use concur_core::report::{JobRecord, ShardRow};
+use concur_core::{JobId, JobSpec, ShardId, WorkerId};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,37 +25,6 @@ pub struct WorkerView {
     pub state: &'static str,
     /// Shards it finished.
     pub shards_done: u64,
-}
-
-/// Where one shard of an in-memory job stands, for reports.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ShardView {
-    /// The shard.
-    pub shard_id: ShardId,
-    /// Its latest attempt (0 before the first lease).
-    pub attempt: Attempt,
-    /// Its phase.
-    pub phase: ShardPhase,
-}
-
-/// A shard's phase as reports show it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ShardPhase {
-    /// Waiting for a worker.
-    Pending,
-    /// Leased to this worker, on this host and pid.
-    Leased {
-        /// The holder.
-        worker: WorkerId,
-        /// Its host.
-        host: String,
-        /// Its process id.
-        pid: u32,
-    },
-    /// Committed or given up (its row is in the store once stored).
-    Done,
-    /// Its job was cancelled before it finished.
-    Cancelled,
 }
 
 impl Scheduler {
@@ -81,8 +50,10 @@ impl Scheduler {
             .map(|job| (job.spec.clone(), job.plan.clone()))
     }
 
-    /// Phases of shards `from..from + limit` of an in-memory job.
-    pub fn shard_views(&self, job_id: JobId, from: u32, limit: u32) -> Option<Vec<ShardView>> {
+    /// Report rows of shards `from..from + limit` of an in-memory job as it stands in memory:
+    /// where each is leased (worker, host, pid) and with which attempt. Rows of finished
+    /// shards come from the store; here every row says `done: false`.
+    pub fn unfinished_rows(&self, job_id: JobId, from: u32, limit: u32) -> Option<Vec<ShardRow>> {
         let job = self.jobs.get(&job_id)?;
         let end = from.saturating_add(limit).min(job.shard_count());
         Some(
@@ -90,27 +61,26 @@ impl Scheduler {
                 .filter_map(|index| {
                     let shard_id = ShardId(index);
                     let shard = job.shard(shard_id)?;
-                    let phase = match &shard.phase {
-                        Phase::Pending => ShardPhase::Pending,
+                    let mut row = ShardRow {
+                        shard_id,
+                        attempt: shard.attempt,
+                        items: job.plan.shard(index).item_count,
+                        ..ShardRow::default()
+                    };
+                    match &shard.phase {
                         Phase::Leased(lease) => {
-                            let (host, pid) = self
-                                .pool
-                                .get(lease.worker)
-                                .map_or((String::new(), 0), |w| (w.info.host.clone(), w.info.pid));
-                            ShardPhase::Leased {
-                                worker: lease.worker,
-                                host,
-                                pid,
+                            if let Some(worker) = self.pool.get(lease.worker) {
+                                row.worker_id = lease.worker;
+                                row.host.clone_from(&worker.info.host);
+                                row.pid = worker.info.pid;
                             }
                         }
-                        Phase::Done(ShardEnd::Cancelled) => ShardPhase::Cancelled,
-                        Phase::Done(_) => ShardPhase::Done,
-                    };
-                    Some(ShardView {
-                        shard_id,
-                        attempt: job.attempt(shard_id),
-                        phase,
-                    })
+                        Phase::Done(ShardEnd::Cancelled) => {
+                            row.error = Some("not run: its job was cancelled".into());
+                        }
+                        Phase::Pending | Phase::Done(_) => {}
+                    }
+                    Some(row)
                 })
                 .collect(),
         )

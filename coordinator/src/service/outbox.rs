@@ -4,51 +4,8 @@
 
 use crate::scheduler::{Comm, Persist};
 use crate::store::WriteOp;
-use concur_core::protocol::Assignment;
+use concur_core::protocol::{Assignment, ToWorker};
 use concur_core::{JobId, LeaseKey, WorkerId};
-use concur_proto::pb::{self, to_worker_message::Msg};
-
-/// A message for a worker, in domain form: it becomes protobuf in the worker's own stream,
-/// outside the coordinator's lock.
-#[derive(Debug, Clone)]
-pub(crate) enum ToWorker {
-    /// The answer to its registration.
-    Registered {
-        /// Its id.
-        worker_id: WorkerId,
-        /// How often it must send a heartbeat.
-        heartbeat_interval_ms: u64,
-    },
-    /// A shard to run.
-    Assign(Assignment),
-    /// Stop a lease, or drop its results.
-    Cancel(LeaseKey, String),
-    /// A shard's results are stored.
-    Accepted(LeaseKey),
-}
-
-impl From<ToWorker> for pb::ToWorkerMessage {
-    fn from(message: ToWorker) -> Self {
-        let msg = match message {
-            ToWorker::Registered {
-                worker_id,
-                heartbeat_interval_ms,
-            } => Msg::Registered(pb::Registered {
-                worker_id: worker_id.get(),
-                heartbeat_interval_ms,
-            }),
-            ToWorker::Assign(assignment) => Msg::Assign(pb::AssignShard::from(&assignment)),
-            ToWorker::Cancel(lease, reason) => Msg::Cancel(pb::CancelShard {
-                lease: Some(lease.into()),
-                reason,
-            }),
-            ToWorker::Accepted(lease) => Msg::Accepted(pb::ShardAccepted {
-                lease: Some(lease.into()),
-            }),
-        };
-        pb::ToWorkerMessage { msg: Some(msg) }
-    }
-}
 
 /// Collects the scheduler's effects during one event.
 #[derive(Debug, Default)]

@@ -4,7 +4,8 @@ use super::spec::strategy_from_i32;
 use super::{join_u128, sanitize_seconds, split_u128};
 use crate::pb;
 use concur_core::plan::Unit;
-use concur_core::protocol::{Assignment, ShardTiming, WorkerInfo};
+use concur_core::policy::HostPolicy;
+use concur_core::protocol::{Assignment, ReceivedAssignment, ShardTiming, ToWorker, WorkerInfo};
 use concur_core::{Attempt, JobId, LeaseKey, Outcome, ShardId, SpecError, Strategy};
 
 impl From<LeaseKey> for pb::LeaseKey {
@@ -54,6 +55,75 @@ impl From<&Assignment> for pb::AssignShard {
             }
         }
         message
+    }
+}
+
+impl From<pb::AssignShard> for ReceivedAssignment {
+    /// A missing lease reads as the zero lease, which no coordinator grants (its results are
+    /// refused); an unknown strategy is kept as an error for the shard to fail with.
+    fn from(assign: pb::AssignShard) -> Self {
+        let strategy = assignment_strategy(&assign).map_err(|e| e.to_string());
+        let units = if assign.fetch.is_empty() {
+            assign
+                .sum_squares
+                .into_iter()
+                .map(|u| Unit::SumSquares {
+                    item: u.item,
+                    lo: u.lo,
+                    hi: u.hi,
+                })
+                .collect()
+        } else {
+            assign
+                .fetch
+                .into_iter()
+                .map(|u| Unit::Fetch {
+                    item: u.item,
+                    url: u.url,
+                })
+                .collect()
+        };
+        ReceivedAssignment {
+            lease: assign.lease.map(LeaseKey::from).unwrap_or(LeaseKey {
+                job_id: JobId(0),
+                shard_id: ShardId(0),
+                attempt: Attempt(0),
+            }),
+            strategy,
+            concurrency: assign.concurrency,
+            units,
+            fetch_timeout_ms: assign.fetch_timeout_ms,
+            fetch_max_body_bytes: assign.fetch_max_body_bytes,
+            fetch_policy: HostPolicy {
+                allow: assign.allow_hosts,
+                deny: assign.deny_hosts,
+                deny_private: assign.deny_private,
+            },
+        }
+    }
+}
+
+impl From<ToWorker> for pb::ToWorkerMessage {
+    fn from(message: ToWorker) -> Self {
+        use pb::to_worker_message::Msg;
+        let msg = match message {
+            ToWorker::Registered {
+                worker_id,
+                heartbeat_interval_ms,
+            } => Msg::Registered(pb::Registered {
+                worker_id: worker_id.get(),
+                heartbeat_interval_ms,
+            }),
+            ToWorker::Assign(assignment) => Msg::Assign(pb::AssignShard::from(&assignment)),
+            ToWorker::Cancel(lease, reason) => Msg::Cancel(pb::CancelShard {
+                lease: Some(lease.into()),
+                reason,
+            }),
+            ToWorker::Accepted(lease) => Msg::Accepted(pb::ShardAccepted {
+                lease: Some(lease.into()),
+            }),
+        };
+        pb::ToWorkerMessage { msg: Some(msg) }
     }
 }
 
@@ -168,6 +238,12 @@ mod tests {
         assert_eq!(wire.sum_squares[0].hi, 12);
         assert!(wire.deny_private);
         assert_eq!(assignment_strategy(&wire), Ok(Strategy::Rayon));
+        // What the worker reads back is what the coordinator planned.
+        let received = ReceivedAssignment::from(wire);
+        assert_eq!(received.lease, assignment.lease);
+        assert_eq!(received.units, assignment.units());
+        assert_eq!(received.strategy, Ok(Strategy::Rayon));
+        assert!(received.fetch_policy.deny_private);
     }
 
     #[test]

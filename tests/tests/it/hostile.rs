@@ -259,7 +259,7 @@ async fn rogue_workers(url: &str) {
             slots: 0,
             version: "v".repeat(10_000),
         })),
-        from_worker(Msg::Results(pb::ItemResults {
+        from_worker(Msg::Results(pb::UnitResults {
             lease: lease(1, 0, 1),
             results: vec![
                 result(0, f64::NAN),
@@ -267,7 +267,7 @@ async fn rogue_workers(url: &str) {
                 result(u32::MAX, f64::INFINITY),
             ],
         })),
-        from_worker(Msg::Results(pb::ItemResults {
+        from_worker(Msg::Results(pb::UnitResults {
             lease: None,
             results: vec![],
         })),

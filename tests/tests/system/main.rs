@@ -2,7 +2,7 @@
 //! from Debian's packages (sshd, shellcheck, systemd-analyze). `.ci/run` installs the tools and
 //! runs it; `cargo test --workspace` leaves it out and says so (see `system_suite.rs`).
 //!
-//!     sudo -E cargo test -p concur-tests --features system --test system
+//!     cargo test -p concur-tests --features system --test system   # as root
 
 mod full_disk;
 mod lab;

@@ -13,6 +13,7 @@ mod pool;
 pub use cpu::process_cpu_seconds;
 
 use concur_core::policy::HostPolicy;
+use concur_core::protocol::ShardTiming;
 use concur_core::{Outcome, Strategy};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -28,9 +29,9 @@ pub struct HttpConfig {
     pub policy: Arc<HostPolicy>,
 }
 
-/// The units of one shard.
+/// The units of one shard, as the executor runs them.
 #[derive(Debug, Clone)]
-pub enum ShardWork {
+pub enum Units {
     /// URLs to GET.
     Fetch {
         /// The URLs, in unit order.
@@ -44,12 +45,12 @@ pub enum ShardWork {
     SumSquares(Vec<(u64, u64)>),
 }
 
-impl ShardWork {
+impl Units {
     /// Number of units.
     pub fn len(&self) -> usize {
         match self {
-            ShardWork::Fetch { urls, .. } => urls.len(),
-            ShardWork::SumSquares(ranges) => ranges.len(),
+            Units::Fetch { urls, .. } => urls.len(),
+            Units::SumSquares(ranges) => ranges.len(),
         }
     }
 
@@ -57,19 +58,6 @@ impl ShardWork {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// What running a shard took.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ShardRun {
-    /// Wall time of the whole shard, worker clock.
-    pub run_s: f64,
-    /// Process CPU time consumed meanwhile.
-    pub cpu_s: f64,
-    /// Concurrency actually used.
-    pub concurrency: u32,
-    /// Set when the shard could not run at all.
-    pub error: Option<String>,
 }
 
 /// Threads a shard may start at most when the worker is not told otherwise.
@@ -97,22 +85,22 @@ pub fn effective_concurrency(
 /// each ends (from whichever thread ran it). Stops starting new units once `cancel` is set, and
 /// returns only once every thread it started has stopped.
 pub fn run_shard(
-    work: &ShardWork,
+    work: &Units,
     strategy: Strategy,
     concurrency: u32,
     max_threads: u32,
     cancel: &Arc<AtomicBool>,
     emit: &(dyn Fn(u32, Outcome) + Sync),
-) -> ShardRun {
+) -> ShardTiming {
     let effective = effective_concurrency(strategy, concurrency, work.len(), max_threads);
     let cpu_before = process_cpu_seconds();
     let start = Instant::now();
     let error = pool::run(work, strategy, effective, max_threads, cancel, emit).err();
-    ShardRun {
+    ShardTiming {
         run_s: start.elapsed().as_secs_f64(),
         cpu_s: (process_cpu_seconds() - cpu_before).max(0.0),
         concurrency: effective,
-        error,
+        error: error.unwrap_or_default(),
     }
 }
 
@@ -139,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_cpu_shard_with_absurd_concurrency_starts_one_thread() {
-        let work = ShardWork::SumSquares(vec![(0, 1_000_000)]);
+        let work = Units::SumSquares(vec![(0, 1_000_000)]);
         let cancel = Arc::new(AtomicBool::new(false));
         let threads_before = threads_now();
         let peak = std::sync::atomic::AtomicUsize::new(0);

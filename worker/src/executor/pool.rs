@@ -9,7 +9,7 @@
 //! Blocking strategies fetch through [`BlockingClient`]s (one per thread), whose waits a
 //! cancelled shard interrupts: its threads are free within a moment, its connections closed.
 
-use super::ShardWork;
+use super::Units;
 use super::cpu::sum_squares_unit;
 use super::fetch::{BlockingClient, IoRuntime, async_client, fetch_async};
 use concur_core::{Outcome, Strategy};
@@ -27,7 +27,7 @@ type Emit<'a> = &'a (dyn Fn(u32, Outcome) + Sync);
 /// # Errors
 /// The strategy's machinery (thread pool, runtime, HTTP client) could not be set up.
 pub(super) fn run(
-    work: &ShardWork,
+    work: &Units,
     strategy: Strategy,
     n: u32,
     max_threads: u32,
@@ -36,11 +36,11 @@ pub(super) fn run(
 ) -> Result<(), String> {
     // Blocking fetches need an I/O runtime; a few threads drive any number of connections.
     let io = match (work, strategy) {
-        (ShardWork::Fetch { .. }, Strategy::Async | Strategy::AsyncCpu) => None,
-        (ShardWork::Fetch { .. }, _) => Some(IoRuntime::new(
+        (Units::Fetch { .. }, Strategy::Async | Strategy::AsyncCpu) => None,
+        (Units::Fetch { .. }, _) => Some(IoRuntime::new(
             (n as usize).min(crate::system::cores() as usize),
         )?),
-        (ShardWork::SumSquares(_), _) => None,
+        (Units::SumSquares(_), _) => None,
     };
     let io = io.as_ref();
     match strategy {
@@ -57,36 +57,36 @@ pub(super) fn run(
 
 /// Runs unit `i` on the calling thread; `client` is this thread's blocking HTTP client.
 fn blocking_unit(
-    work: &ShardWork,
+    work: &Units,
     i: usize,
     client: Option<&BlockingClient>,
     cancel: &AtomicBool,
 ) -> Outcome {
     match (work, client) {
         (
-            ShardWork::Fetch {
+            Units::Fetch {
                 urls,
                 max_body_bytes,
                 ..
             },
             Some(client),
         ) => client.fetch(&urls[i], *max_body_bytes, cancel),
-        (ShardWork::SumSquares(ranges), _) => sum_squares_unit(ranges[i].0, ranges[i].1, cancel),
-        (ShardWork::Fetch { .. }, None) => Outcome::failed("no HTTP client", 0.0),
+        (Units::SumSquares(ranges), _) => sum_squares_unit(ranges[i].0, ranges[i].1, cancel),
+        (Units::Fetch { .. }, None) => Outcome::failed("no HTTP client", 0.0),
     }
 }
 
 /// A blocking client of its own for one thread, when the work needs one.
-fn client_for(work: &ShardWork, io: Option<&IoRuntime>) -> Result<Option<BlockingClient>, String> {
+fn client_for(work: &Units, io: Option<&IoRuntime>) -> Result<Option<BlockingClient>, String> {
     match (work, io) {
-        (ShardWork::Fetch { http, .. }, Some(io)) => io.client(http).map(Some),
+        (Units::Fetch { http, .. }, Some(io)) => io.client(http).map(Some),
         _ => Ok(None),
     }
 }
 
 /// N OS threads pulling units from a shared counter, each with its own blocking client.
 fn threads(
-    work: &ShardWork,
+    work: &Units,
     n: u32,
     io: Option<&IoRuntime>,
     cancel: &AtomicBool,
@@ -125,7 +125,7 @@ fn threads(
 
 /// A rayon pool of N threads; each unit is its own task so slow units do not hold a batch.
 fn rayon_pool(
-    work: &ShardWork,
+    work: &Units,
     n: u32,
     io: Option<&IoRuntime>,
     cancel: &AtomicBool,
@@ -166,7 +166,7 @@ async fn watch_cancel(cancel: &AtomicBool, token: &CancellationToken) {
 
 /// One single-threaded tokio runtime with at most N units in flight.
 fn event_loop(
-    work: &ShardWork,
+    work: &Units,
     strategy: Strategy,
     n: u32,
     blocking_threads: u32,
@@ -186,7 +186,7 @@ fn event_loop(
         .map_err(|e| format!("cannot build async runtime: {e}"))?;
     let result = runtime.block_on(async {
         let client = match (work, strategy) {
-            (ShardWork::Fetch { http, .. }, Strategy::Async | Strategy::AsyncCpu) => {
+            (Units::Fetch { http, .. }, Strategy::Async | Strategy::AsyncCpu) => {
                 Some(async_client(http)?)
             }
             _ => None,
@@ -202,7 +202,7 @@ fn event_loop(
                 }
                 let outcome = match (work, client) {
                     (
-                        ShardWork::Fetch {
+                        Units::Fetch {
                             urls,
                             max_body_bytes,
                             ..
@@ -215,7 +215,7 @@ fn event_loop(
                             () = token.cancelled() => Outcome::failed("cancelled", 0.0),
                         }
                     }
-                    (ShardWork::SumSquares(ranges), _) if strategy == Strategy::Async => {
+                    (Units::SumSquares(ranges), _) if strategy == Strategy::Async => {
                         // The right way: CPU work leaves the event loop.
                         let (lo, hi) = ranges[i];
                         let cancel = cancel.clone();
@@ -225,7 +225,7 @@ fn event_loop(
                     }
                     // The teaching variants: a blocking call on the event loop's only thread.
                     (
-                        ShardWork::Fetch {
+                        Units::Fetch {
                             urls,
                             max_body_bytes,
                             ..
@@ -235,7 +235,7 @@ fn event_loop(
                         Some(client) => client.fetch(&urls[i], *max_body_bytes, cancel),
                         None => Outcome::failed("no HTTP client", 0.0),
                     },
-                    (ShardWork::SumSquares(_), _) => blocking_unit(work, i, None, cancel),
+                    (Units::SumSquares(_), _) => blocking_unit(work, i, None, cancel),
                 };
                 emit(i as u32, outcome);
             }

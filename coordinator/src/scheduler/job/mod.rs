@@ -2,13 +2,14 @@
 //! changes them. Counters change only here, so "leased shards", "done shards" and the item
 //! tally cannot drift apart.
 
+mod commit;
+
 use super::comm::Persist;
 use super::shard::{Lease, Phase, Shard, ShardEnd, UnitBuffer};
-use super::tally::{Tally, oks};
+use super::tally::Tally;
 use concur_core::plan::Plan;
-use concur_core::protocol::{ShardTiming, WorkerInfo};
-use concur_core::report::{JobRecord, JobState, ShardRow};
-use concur_core::{Attempt, JobId, JobSpec, LeaseKey, Outcome, ShardId, WorkerId};
+use concur_core::report::{JobRecord, JobState};
+use concur_core::{JobId, JobSpec, LeaseKey, ShardId, WorkerId};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
@@ -151,94 +152,6 @@ impl Job {
         }
     }
 
-    /// Buffers unit results of the current lease; false (and counted as stale) otherwise.
-    pub(crate) fn buffer_results(
-        &mut self,
-        worker: WorkerId,
-        lease: LeaseKey,
-        results: Vec<(u32, Outcome)>,
-    ) -> bool {
-        let count = results.len() as u64;
-        let units = self.plan_units(lease.shard_id);
-        match self.current(worker, lease) {
-            Some(current) => {
-                current.results.add(units, results);
-                true
-            }
-            None => {
-                self.stale_discarded += count;
-                false
-            }
-        }
-    }
-
-    fn plan_units(&self, shard: ShardId) -> u64 {
-        if shard.get() < self.plan.len() {
-            self.plan.shard(shard.get()).item_count
-        } else {
-            0
-        }
-    }
-
-    /// Commits the current lease's results; units never reported fail (with the shard's error
-    /// if it sent one). `None` if `lease` is not current.
-    pub(crate) fn commit(
-        &mut self,
-        worker: &WorkerInfo,
-        worker_id: WorkerId,
-        lease: LeaseKey,
-        timing: ShardTiming,
-        now: Instant,
-    ) -> Option<Persist> {
-        self.current(worker_id, lease)?;
-        let index = lease.shard_id.get() as usize;
-        let plan = self.plan.shard(lease.shard_id.get());
-        let Phase::Leased(current) = std::mem::replace(
-            &mut self.shards[index].phase,
-            Phase::Done(ShardEnd::Committed),
-        ) else {
-            return None;
-        };
-        let missing = if timing.error.is_empty() {
-            "worker reported no result for this item"
-        } else {
-            timing.error.as_str()
-        };
-        let outcomes = current.results.into_outcomes(plan.item_count, missing);
-        let row = ShardRow {
-            shard_id: lease.shard_id,
-            worker_id,
-            host: worker.host.clone(),
-            pid: worker.pid,
-            attempt: lease.attempt,
-            items: plan.item_count,
-            run_s: timing.run_s,
-            cpu_s: timing.cpu_s,
-            queue_s: (current
-                .leased_at
-                .saturating_duration_since(self.submitted_at))
-            .as_secs_f64(),
-            round_trip_s: now
-                .saturating_duration_since(current.leased_at)
-                .as_secs_f64(),
-            item_time_s: outcomes.iter().map(|o| o.duration_s).sum(),
-            concurrency: timing.concurrency,
-            done: true,
-            error: (!timing.error.is_empty()).then_some(timing.error),
-            ..ShardRow::default()
-        };
-        self.shards_leased -= 1;
-        self.shards_done += 1;
-        self.tally
-            .add_shard(plan.first_item, oks(&outcomes), Some(&row));
-        Some(Persist::ShardCommitted {
-            lease,
-            first_item: plan.first_item,
-            row,
-            outcomes,
-        })
-    }
-
     /// Ends `worker`'s lease of `shard_id`: the shard goes back to the front of the queue as a
     /// retry, or gives up past the job's retry limit. `None` if `worker` does not hold it.
     pub(crate) fn revoke(
@@ -275,32 +188,6 @@ impl Job {
             lease,
             gave_up: Some(self.give_up(shard_id, error)),
         })
-    }
-
-    /// Fails every unit of a pending shard that can no longer run.
-    fn give_up(&mut self, shard_id: ShardId, error: String) -> Persist {
-        let shard = &mut self.shards[shard_id.get() as usize];
-        shard.phase = Phase::Done(ShardEnd::GaveUp);
-        let plan = self.plan.shard(shard_id.get());
-        let row = ShardRow {
-            shard_id,
-            attempt: shard.attempt,
-            items: plan.item_count,
-            done: true,
-            error: Some(error),
-            ..ShardRow::default()
-        };
-        self.shards_done += 1;
-        self.tally.add_shard(
-            plan.first_item,
-            std::iter::repeat_n(false, plan.item_count as usize),
-            None,
-        );
-        Persist::ShardGaveUp {
-            job_id: self.id,
-            first_item: plan.first_item,
-            row,
-        }
     }
 
     /// Cancels the job: leased shards end (their holders are returned, to be told), pending
@@ -397,10 +284,5 @@ impl Job {
         if self.state == JobState::Pending {
             self.state = JobState::Running;
         }
-    }
-
-    /// The attempt a shard was last leased with (for reports of unfinished shards).
-    pub(crate) fn attempt(&self, shard: ShardId) -> Attempt {
-        self.shard(shard).map_or(Attempt(0), |s| s.attempt)
     }
 }

@@ -1,0 +1,103 @@
+//! Unit tests of the compare report: series, fits, the recommendation.
+
+use super::super::matrix::{SeriesRun, plan};
+use super::*;
+use concur_core::JobId;
+use concur_core::Strategy;
+use concur_core::report::{ItemCounts, JobHeader, JobState, JobSummary, JobTotals};
+
+fn job(wall_s: f64) -> JobSummary {
+    let header = JobHeader {
+        job_id: JobId(1),
+        state: JobState::Succeeded,
+        workload: "sum-squares".into(),
+        strategy: "threads".into(),
+        concurrency: 1,
+        label: String::new(),
+        wall_s,
+        stale_results_discarded: 0,
+    };
+    JobSummary::new(header, ItemCounts::default(), JobTotals::default())
+}
+
+/// Runs every planned cell with the wall times `walls(cell)` gives.
+fn measured(walls: impl Fn(&super::super::matrix::Cell) -> Vec<f64>) -> Vec<SeriesRun> {
+    plan(&[1, 2], &[Strategy::Threads], &[1, 2, 4])
+        .into_iter()
+        .map(|def| SeriesRun {
+            cells: def
+                .cells
+                .iter()
+                .map(|cell| Measured {
+                    cell: *cell,
+                    runs: walls(cell).into_iter().map(job).collect(),
+                })
+                .collect(),
+            def,
+        })
+        .collect()
+}
+
+fn context() -> Context {
+    Context {
+        workload: "sum-squares".into(),
+        items: 20,
+        target: "local".into(),
+        cores: 2,
+        repeat: 3,
+    }
+}
+
+#[test]
+fn speedups_are_over_the_median_of_the_baseline_cell() {
+    // 1 x sequential: median 1.0; everything else: 1 / units, perfectly linear.
+    let runs = measured(|cell| {
+        if cell.is_baseline() {
+            vec![1.2, 1.0, 0.9]
+        } else {
+            let wall = 1.0 / f64::from(cell.units());
+            vec![wall, wall * 1.1, wall * 0.9]
+        }
+    });
+    let report = build(context(), &runs);
+    assert_eq!(report.baseline_wall_s, 1.0);
+    let out = &report.series[0];
+    assert_eq!(out.axis, Axis::Processes);
+    let two = &out.cells[1];
+    assert_eq!((two.processes, two.units), (2, 2));
+    assert!((two.speedup - 2.0).abs() < 1e-12);
+    assert!((two.efficiency - 1.0).abs() < 1e-12);
+    assert_eq!((two.wall_s_min, two.wall_s_max), (0.45, 0.55));
+    // Linear scaling: no contention, no coherency, no peak.
+    let mix = &report.series[2];
+    assert_eq!(mix.name, "mix: 2 processes x threads");
+    assert!(mix.fit.usl_sigma.unwrap() < 1e-9 && mix.fit.usl_kappa.unwrap() < 1e-9);
+    assert_eq!(mix.fit.optimum_concurrency, None);
+    // The fastest cell is 2 processes x threads 4 (8 units).
+    let rec = &report.recommendation;
+    assert_eq!(
+        (rec.processes, rec.strategy.as_str(), rec.concurrency),
+        (2, "threads", 4)
+    );
+    assert!(rec.text.contains("Best measured"), "{}", rec.text);
+}
+
+#[test]
+fn a_peaked_series_gets_an_optimum_on_its_own_axis() {
+    // Threads in one process follow a USL curve that peaks at N* = sqrt(0.9 / 0.1) = 3.
+    let runs = measured(|cell| {
+        let wall = if cell.processes == 1 && cell.strategy == Strategy::Threads {
+            1.0 / concur_core::fit::usl_speedup(0.1, 0.1, f64::from(cell.units()))
+        } else {
+            1.0
+        };
+        vec![wall]
+    });
+    let report = build(context(), &runs);
+    let threads = &report.series[1];
+    assert_eq!(threads.name, "scale-up: 1 process x threads");
+    assert!((threads.fit.usl_sigma.unwrap() - 0.1).abs() < 1e-9);
+    assert_eq!(threads.fit.optimum_concurrency, Some(3));
+    let expected = 1.0 / concur_core::fit::usl_speedup(0.1, 0.1, 3.0);
+    assert!((threads.fit.optimum_wall_s.unwrap() - expected).abs() < 1e-9);
+}
