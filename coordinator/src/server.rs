@@ -105,7 +105,7 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-type Opened = (Scheduler, Box<dyn StoreWrite>, Arc<dyn StoreRead>);
+type Opened = (Scheduler, Box<dyn StoreWrite>, Arc<dyn StoreRead>, bool);
 
 /// Opens the durable store in `dir`, restores the unfinished jobs and reserves worker ids for
 /// this run, all before anything is served.
@@ -134,7 +134,7 @@ fn open_durable(config: &CoordinatorConfig, dir: &std::path::Path) -> anyhow::Re
     store.apply(&finished)?;
     info!(unfinished_jobs = restored, database = %store.path().display(), "state restored");
     let reader: Arc<dyn StoreRead> = Arc::new(store.reader());
-    Ok((scheduler, Box::new(store), reader))
+    Ok((scheduler, Box::new(store), reader, true))
 }
 
 impl Coordinator {
@@ -144,19 +144,28 @@ impl Coordinator {
     /// # Errors
     /// The state directory cannot be used (in use, unwritable, empty or corrupt database).
     pub fn open(config: CoordinatorConfig) -> anyhow::Result<Self> {
-        let (scheduler, store, reader) = match &config.state_dir {
+        let (scheduler, store, reader, durable) = match &config.state_dir {
             Some(dir) => open_durable(&config, dir)?,
             None => {
                 let store = MemoryStore::new();
                 let reader: Arc<dyn StoreRead> = Arc::new(store.reader());
                 let scheduler = Scheduler::new(config.scheduler.clone());
-                (scheduler, Box::new(store) as Box<dyn StoreWrite>, reader)
+                (
+                    scheduler,
+                    Box::new(store) as Box<dyn StoreWrite>,
+                    reader,
+                    false,
+                )
             }
         };
         let retention = config.retention;
         let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
             let events: Weak<dyn StoreEvents> = weak.clone();
-            let writer = Writer::start(store, retention, events);
+            let writer = if durable {
+                Writer::start(store, retention, events)
+            } else {
+                Writer::in_place(store, retention)
+            };
             Shared::new(config, scheduler, writer, reader)
         });
         // Restored jobs become visible (watchable, listed with live counters) at once.

@@ -10,6 +10,12 @@ use crate::strategy::Strategy;
 use crate::workload::Workload;
 use std::sync::Arc;
 
+/// The protocol revision this build speaks. Revision 2 added several assignments or
+/// acknowledgements per message (`AssignShards`, `ShardsAccepted`), unit results riding with
+/// `ShardFinished`, and the prefetch window; a peer of revision 0 (the first release) gets one
+/// of each per message and its results apart.
+pub const PROTOCOL_REVISION: u32 = 2;
+
 /// What a worker says about itself when it registers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkerInfo {
@@ -21,8 +27,13 @@ pub struct WorkerInfo {
     pub cores: u32,
     /// Shards it runs at once (its slots).
     pub slots: u32,
+    /// Leases it wants queued beside its running slots (its prefetch window), so no slot
+    /// waits for a round trip to the coordinator.
+    pub prefetch: u32,
     /// Its concur version.
     pub version: String,
+    /// The protocol revision it speaks.
+    pub protocol: u32,
 }
 
 /// A shard handed to a worker under a lease. Cheap to make: it shares the job's spec, and the
@@ -95,12 +106,12 @@ pub enum ToWorker {
         /// How often it must send a heartbeat.
         heartbeat_interval_ms: u64,
     },
-    /// A shard to run.
-    Assign(Assignment),
+    /// Shards to run (several in one message for workers of protocol revision 2 or later).
+    Assign(Vec<Assignment>),
     /// Stop a lease (or drop its results), with the reason.
     Cancel(LeaseKey, String),
-    /// A shard's results are stored: the worker may forget it.
-    Accepted(LeaseKey),
+    /// Shards whose results are stored: the worker may forget them.
+    Accepted(Vec<LeaseKey>),
 }
 
 /// How a shard's execution went, as the worker measured it with its own clock.

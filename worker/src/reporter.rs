@@ -25,6 +25,9 @@ pub(crate) struct Reporter {
     lease: pb::LeaseKey,
     outbound: mpsc::Sender<pb::FromWorkerMessage>,
     batch: Mutex<Batch>,
+    /// Send the last results in a message of their own before the end (first-release
+    /// coordinators read no results from `ShardFinished`).
+    results_apart: bool,
 }
 
 #[derive(Debug)]
@@ -34,7 +37,11 @@ struct Batch {
 }
 
 impl Reporter {
-    pub(crate) fn new(lease: pb::LeaseKey, outbound: mpsc::Sender<pb::FromWorkerMessage>) -> Self {
+    pub(crate) fn new(
+        lease: pb::LeaseKey,
+        outbound: mpsc::Sender<pb::FromWorkerMessage>,
+        results_apart: bool,
+    ) -> Self {
         Self {
             lease,
             outbound,
@@ -42,6 +49,7 @@ impl Reporter {
                 results: Vec::new(),
                 last_sent: Instant::now(),
             }),
+            results_apart,
         }
     }
 
@@ -64,6 +72,17 @@ impl Reporter {
     pub(crate) fn finish(self, finished: pb::ShardFinished) {
         let results =
             std::mem::take(&mut self.batch.lock().unwrap_or_else(|p| p.into_inner()).results);
+        if self.results_apart && !results.is_empty() {
+            self.send(Msg::Results(pb::UnitResults {
+                lease: Some(self.lease),
+                results,
+            }));
+            self.send(Msg::Finished(pb::ShardFinished {
+                lease: Some(self.lease),
+                ..finished
+            }));
+            return;
+        }
         self.send(Msg::Finished(pb::ShardFinished {
             lease: Some(self.lease),
             results,
@@ -88,7 +107,7 @@ mod tests {
     fn a_small_shard_is_one_message_and_big_ones_come_in_batches() {
         let (sender, mut receiver) = mpsc::channel(64);
         let lease = pb::LeaseKey::default();
-        let reporter = Reporter::new(lease, sender.clone());
+        let reporter = Reporter::new(lease, sender.clone(), false);
         reporter.emit(0, &Outcome::default());
         reporter.finish(pb::ShardFinished::default());
         let Some(pb::FromWorkerMessage {
@@ -100,7 +119,7 @@ mod tests {
         assert_eq!(finished.results.len(), 1);
         assert!(receiver.try_recv().is_err());
 
-        let reporter = Reporter::new(lease, sender);
+        let reporter = Reporter::new(lease, sender, false);
         for unit in 0..(RESULT_BATCH as u32 + 5) {
             reporter.emit(unit, &Outcome::default());
         }

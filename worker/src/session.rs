@@ -14,7 +14,7 @@ use crate::system;
 use anyhow::Context;
 use concur_core::LeaseKey;
 use concur_core::plan::Unit;
-use concur_core::protocol::ReceivedAssignment;
+use concur_core::protocol::{PROTOCOL_REVISION, ReceivedAssignment};
 use concur_proto::pb::{self, from_worker_message::Msg as Out, to_worker_message::Msg as In};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -100,6 +100,7 @@ fn task(
         concurrency: assignment.concurrency,
         cancel,
         outbound: outbound.clone(),
+        results_apart: false,
     }
 }
 
@@ -112,6 +113,8 @@ impl Session {
                 cores: system::cores(),
                 slots: opts.slots,
                 version: env!("CARGO_PKG_VERSION").to_string(),
+                prefetch: opts.prefetch,
+                protocol: PROTOCOL_REVISION,
             },
             leases: HashMap::new(),
         }
@@ -148,6 +151,8 @@ impl Session {
             other => anyhow::bail!("expected Registered, got {other:?}"),
         };
         info!(worker_id = registered.worker_id, "attached to coordinator");
+        // A first-release coordinator reads unit results only apart from a shard's end.
+        let results_apart = registered.protocol < 2;
         let interval = Duration::from_millis(registered.heartbeat_interval_ms.clamp(100, 60_000));
         let mut heartbeat = tokio::time::interval(interval);
         let mut drain_deadline: Option<Instant> = None;
@@ -159,15 +164,10 @@ impl Session {
             tokio::select! {
                 message = inbound.message() => match message {
                     Ok(Some(pb::ToWorkerMessage { msg: Some(In::Assign(assign)) })) => {
-                        if assign.lease.is_none() {
-                            warn!("assignment without a lease: ignored");
-                            continue;
-                        }
-                        let assignment = ReceivedAssignment::from(assign);
-                        let cancel = Arc::new(AtomicBool::new(false));
-                        self.leases.insert(assignment.lease, cancel.clone());
-                        debug!(lease = %assignment.lease, "shard assigned");
-                        slots.push(task(assignment, cancel, &outbound));
+                        self.take(vec![assign], slots, &outbound, results_apart);
+                    }
+                    Ok(Some(pb::ToWorkerMessage { msg: Some(In::AssignMany(many)) })) => {
+                        self.take(many.shards, slots, &outbound, results_apart);
                     }
                     Ok(Some(pb::ToWorkerMessage { msg: Some(In::Cancel(cancel)) })) => {
                         if let Some(lease) = cancel.lease
@@ -180,6 +180,11 @@ impl Session {
                     Ok(Some(pb::ToWorkerMessage { msg: Some(In::Accepted(accepted)) })) => {
                         // Committed by the coordinator: this shard is done for good.
                         if let Some(lease) = accepted.lease {
+                            self.leases.remove(&LeaseKey::from(lease));
+                        }
+                    }
+                    Ok(Some(pb::ToWorkerMessage { msg: Some(In::AcceptedMany(accepted)) })) => {
+                        for lease in accepted.leases {
                             self.leases.remove(&LeaseKey::from(lease));
                         }
                     }
@@ -212,5 +217,30 @@ impl Session {
             flag.store(true, Ordering::Relaxed);
         }
         result
+    }
+
+    /// Queues assignments for the slots, all at once.
+    fn take(
+        &mut self,
+        assignments: Vec<pb::AssignShard>,
+        slots: &Slots,
+        outbound: &mpsc::Sender<pb::FromWorkerMessage>,
+        results_apart: bool,
+    ) {
+        let mut tasks = Vec::with_capacity(assignments.len());
+        for assign in assignments {
+            if assign.lease.is_none() {
+                warn!("assignment without a lease: ignored");
+                continue;
+            }
+            let assignment = ReceivedAssignment::from(assign);
+            let cancel = Arc::new(AtomicBool::new(false));
+            self.leases.insert(assignment.lease, cancel.clone());
+            debug!(lease = %assignment.lease, "shard assigned");
+            let mut task = task(assignment, cancel, outbound);
+            task.results_apart = results_apart;
+            tasks.push(task);
+        }
+        slots.push(tasks);
     }
 }

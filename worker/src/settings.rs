@@ -14,6 +14,8 @@ use std::time::Duration;
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Shards a worker runs at once, when not configured.
 pub const DEFAULT_SLOTS: u32 = 1;
+/// Leases a worker keeps queued beside its running slots, when not configured.
+pub const DEFAULT_PREFETCH: u32 = 16;
 
 /// How a worker is started; shared by `concur-worker` and local mode's hidden subcommand.
 #[derive(Debug, Clone, clap::Args)]
@@ -55,6 +57,11 @@ pub struct WorkerOpts {
     /// rayon strategies, and the blocking pool of async ones) [default: 512].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_threads: Option<u32>,
+    /// Leases to keep queued beside the running slots, so that no slot waits for a round
+    /// trip to the coordinator; 0 for long, uneven shards that another worker could run sooner
+    /// [default: 16].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1024))]
+    pub prefetch: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +78,7 @@ struct FileSettings {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     max_threads: Option<u32>,
+    prefetch: Option<u32>,
 }
 
 /// PEM material for TLS towards the coordinator.
@@ -110,6 +118,8 @@ pub struct WorkerSettings {
     pub tls: Option<ClientTls>,
     /// Threads one shard may start at most.
     pub max_threads: u32,
+    /// Leases kept queued beside the running slots.
+    pub prefetch: u32,
 }
 
 fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
@@ -182,6 +192,7 @@ impl WorkerOpts {
                 .max_threads
                 .or(file.max_threads)
                 .unwrap_or(crate::executor::DEFAULT_MAX_THREADS),
+            prefetch: self.prefetch.or(file.prefetch).unwrap_or(DEFAULT_PREFETCH),
         })
     }
 }

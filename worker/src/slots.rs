@@ -29,6 +29,9 @@ pub(crate) struct Task {
     pub(crate) cancel: Arc<AtomicBool>,
     /// The session's queue towards the coordinator.
     pub(crate) outbound: mpsc::Sender<pb::FromWorkerMessage>,
+    /// Send the last results before the shard's end rather than with it (for a coordinator
+    /// of the first release).
+    pub(crate) results_apart: bool,
 }
 
 #[derive(Debug, Default)]
@@ -63,14 +66,19 @@ impl Slots {
         Self { queue, executions }
     }
 
-    /// Queues a shard for the next free slot.
-    pub(crate) fn push(&self, task: Task) {
+    /// Queues shards for the next free slots.
+    pub(crate) fn push(&self, tasks: Vec<Task>) {
+        let count = tasks.len();
         self.queue
             .tasks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push_back(task);
-        self.queue.ready.notify_one();
+            .extend(tasks);
+        if count == 1 {
+            self.queue.ready.notify_one();
+        } else if count > 1 {
+            self.queue.ready.notify_all();
+        }
     }
 
     /// Shard executions in progress, cancelled ones still stopping included.
@@ -111,7 +119,7 @@ fn slot(queue: &Queue, executions: &AtomicU32, max_threads: u32) {
             continue;
         }
         executions.fetch_add(1, Ordering::Relaxed);
-        let reporter = Reporter::new(task.lease, task.outbound.clone());
+        let reporter = Reporter::new(task.lease, task.outbound.clone(), task.results_apart);
         let run = match &task.work {
             Ok(work) => run_shard(
                 work,
@@ -144,5 +152,56 @@ fn slot(queue: &Queue, executions: &AtomicU32, max_threads: u32) {
             error: run.error,
             ..pb::ShardFinished::default()
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn task(lease: u32, cancelled: bool, outbound: &mpsc::Sender<pb::FromWorkerMessage>) -> Task {
+        Task {
+            lease: pb::LeaseKey {
+                job_id: 1,
+                shard_id: lease,
+                attempt: 1,
+            },
+            work: Ok(Units::SumSquares(vec![(0, 10)])),
+            strategy: Strategy::Sequential,
+            concurrency: 1,
+            cancel: Arc::new(AtomicBool::new(cancelled)),
+            outbound: outbound.clone(),
+            results_apart: false,
+        }
+    }
+
+    #[test]
+    fn queued_shards_run_in_order_and_cancelled_ones_are_dropped_unrun() {
+        let (sender, mut receiver) = mpsc::channel(16);
+        let slots = Slots::start(1, 4);
+        slots.push(vec![
+            task(0, false, &sender),
+            task(1, true, &sender),
+            task(2, false, &sender),
+        ]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut finished = Vec::new();
+        while finished.len() < 2 {
+            assert!(Instant::now() < deadline, "shards did not finish");
+            match receiver.try_recv() {
+                Ok(pb::FromWorkerMessage {
+                    msg: Some(pb::from_worker_message::Msg::Finished(done)),
+                }) => finished.push(done.lease.unwrap().shard_id),
+                _ => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        assert_eq!(finished, [0, 2], "shard 1 was cancelled while queued");
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            receiver.try_recv().is_err(),
+            "nothing from the cancelled shard"
+        );
+        assert_eq!(slots.executions(), 0);
     }
 }

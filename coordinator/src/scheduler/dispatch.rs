@@ -12,11 +12,14 @@ use std::time::Instant;
 impl Scheduler {
     /// Leases pending shards to the least-loaded workers with free slots.
     pub(super) fn dispatch(&mut self, now: Instant, comm: &mut impl Comm) {
-        if self.paused {
+        if self.paused.any() {
             return;
         }
-        while let Some(worker) = self.pool.first_free() {
-            let Some((job_id, shard_id)) = self.next_pending() else {
+        while let Some(room) = self.pool.first_free() {
+            let worker = room.worker;
+            // A prefetch window is filled only with shards short enough for the round trip to
+            // matter; longer ones wait for a free slot, where any worker could take them.
+            let Some((job_id, shard_id)) = self.next_pending(room.slot_free) else {
                 return;
             };
             let Some(job) = self.jobs.get_mut(&job_id) else {
@@ -44,15 +47,17 @@ impl Scheduler {
         }
     }
 
-    /// The next shard that needs a lease, from the oldest job that has one.
-    fn next_pending(&mut self) -> Option<(JobId, ShardId)> {
+    /// The next shard that needs a lease, from the oldest job that has one; for a prefetch
+    /// window only if that job's shards are short.
+    fn next_pending(&mut self, slot_free: bool) -> Option<(JobId, ShardId)> {
         while let Some(&job_id) = self.queue.front() {
-            if let Some(shard) = self
-                .jobs
-                .get_mut(&job_id)
-                .and_then(|job| job.take_pending())
-            {
-                return Some((job_id, shard));
+            if let Some(job) = self.jobs.get_mut(&job_id) {
+                if !slot_free && !job.shards_are_short() {
+                    return None;
+                }
+                if let Some(shard) = job.take_pending() {
+                    return Some((job_id, shard));
+                }
             }
             self.queue.pop_front();
         }

@@ -35,8 +35,11 @@ pub fn drive(data: &[u8]) {
         steps += 1;
         match bytes.next() % 10 {
             0 => {
-                let slots = u32::from(bytes.next() % 4);
-                if let Ok(id) = s.on_worker_attached(info(slots), now, &mut comm) {
+                let worker = concur_core::protocol::WorkerInfo {
+                    prefetch: u32::from(bytes.next() % 3),
+                    ..info(u32::from(bytes.next() % 4))
+                };
+                if let Ok(id) = s.on_worker_attached(worker, now, &mut comm) {
                     workers.push(id);
                 }
             }

@@ -178,6 +178,28 @@ impl NewJob {
     }
 }
 
+/// Why leasing may be paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseReason {
+    /// The store cannot write.
+    StoreFailing,
+    /// The store's writer lags too far behind the scheduler: more leases would only pile up
+    /// results in memory.
+    StoreBehind,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Pause {
+    store_failing: bool,
+    store_behind: bool,
+}
+
+impl Pause {
+    fn any(self) -> bool {
+        self.store_failing || self.store_behind
+    }
+}
+
 /// Worker ids: the next one to hand out and the last one durably reserved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerIds {
@@ -204,8 +226,8 @@ pub struct Scheduler {
     worker_ids_requested: u64,
     /// When `on_tick` last ran: a longer gap means the coordinator itself stalled.
     last_tick: Option<Instant>,
-    /// No new leases while set (the store cannot record them).
-    paused: bool,
+    /// No new leases while any reason holds (the store cannot record them, or lags behind).
+    paused: Pause,
     /// Fetch jobs' host rules, shared by their assignments; other jobs get `no_rules`.
     no_rules: Arc<HostPolicy>,
 }
@@ -234,7 +256,7 @@ impl Scheduler {
             worker_ids: ids,
             worker_ids_requested: ids.stored_through,
             last_tick: None,
-            paused: false,
+            paused: Pause::default(),
             no_rules: Arc::default(),
         }
     }
@@ -244,11 +266,29 @@ impl Scheduler {
         &self.config
     }
 
-    /// Stops (or resumes) handing out leases, e.g. while the store cannot record them.
-    pub fn set_paused(&mut self, paused: bool, now: Instant, comm: &mut impl Comm) {
-        self.paused = paused;
-        if !paused {
+    /// Stops (or resumes) handing out leases for `reason`; leasing resumes when no reason
+    /// is left.
+    pub fn set_paused(
+        &mut self,
+        reason: PauseReason,
+        paused: bool,
+        now: Instant,
+        comm: &mut impl Comm,
+    ) {
+        match reason {
+            PauseReason::StoreFailing => self.paused.store_failing = paused,
+            PauseReason::StoreBehind => self.paused.store_behind = paused,
+        }
+        if !self.paused.any() {
             self.dispatch(now, comm);
+        }
+    }
+
+    /// Whether leasing is paused for `reason`.
+    pub fn is_paused(&self, reason: PauseReason) -> bool {
+        match reason {
+            PauseReason::StoreFailing => self.paused.store_failing,
+            PauseReason::StoreBehind => self.paused.store_behind,
         }
     }
 }

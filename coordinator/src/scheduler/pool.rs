@@ -1,6 +1,7 @@
-//! The worker pool: attached workers, what each holds, and the set of workers with a free slot.
-//! Every change to a worker's load or state goes through here, which keeps one invariant: a
-//! worker is in the free set, keyed by its load, exactly when it is active and has a free slot.
+//! The worker pool: attached workers, what each holds, and the set of workers with room for
+//! another lease. Every change to a worker's load or state goes through here, which keeps one
+//! invariant: a worker is in the free set, keyed by its load, exactly when it is active and
+//! holds fewer leases than its slots plus its prefetch window.
 
 use concur_core::protocol::WorkerInfo;
 use concur_core::{JobId, ShardId, WorkerId};
@@ -48,8 +49,19 @@ impl Worker {
         self.held.len() as u32
     }
 
+    /// Leases it may hold: its slots plus its prefetch window.
+    fn capacity(&self) -> u32 {
+        self.info.slots + self.info.prefetch
+    }
+
     fn accepts_work(&self) -> bool {
-        self.state == WorkerState::Active && self.load() < self.info.slots
+        self.state == WorkerState::Active && self.load() < self.capacity()
+    }
+
+    /// Its key in the free set: workers with a free slot first, then those with room only in
+    /// their prefetch window; least loaded first within each.
+    fn free_key(&self, id: WorkerId) -> FreeKey {
+        (self.load() >= self.info.slots, self.load(), id)
     }
 
     /// The shards it holds, in a stable order.
@@ -60,21 +72,32 @@ impl Worker {
     }
 }
 
-/// Attached workers and those with a free slot, least loaded first.
+/// (no free slot, load, id): the free set's order.
+type FreeKey = (bool, u32, WorkerId);
+
+/// Where the next lease may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Room {
+    pub(crate) worker: WorkerId,
+    /// A slot is free: the shard runs at once. Otherwise it waits in the prefetch window.
+    pub(crate) slot_free: bool,
+}
+
+/// Attached workers and those with room for another lease.
 #[derive(Debug, Default)]
 pub(crate) struct WorkerPool {
     workers: HashMap<WorkerId, Worker>,
-    free: BTreeSet<(u32, WorkerId)>,
+    free: BTreeSet<FreeKey>,
 }
 
 impl WorkerPool {
     /// Changes one worker through `change`, keeping the free set in step.
     fn update<R>(&mut self, id: WorkerId, change: impl FnOnce(&mut Worker) -> R) -> Option<R> {
         let worker = self.workers.get_mut(&id)?;
-        self.free.remove(&(worker.load(), id));
+        self.free.remove(&worker.free_key(id));
         let result = change(worker);
         if worker.accepts_work() {
-            self.free.insert((worker.load(), id));
+            self.free.insert(worker.free_key(id));
         }
         Some(result)
     }
@@ -100,7 +123,7 @@ impl WorkerPool {
     /// Removes a worker; what it held is the caller's to re-queue.
     pub(crate) fn remove(&mut self, id: WorkerId) -> Option<Worker> {
         let worker = self.workers.remove(&id)?;
-        self.free.remove(&(worker.load(), id));
+        self.free.remove(&worker.free_key(id));
         Some(worker)
     }
 
@@ -120,9 +143,13 @@ impl WorkerPool {
         self.workers.len()
     }
 
-    /// The least-loaded worker with a free slot.
-    pub(crate) fn first_free(&self) -> Option<WorkerId> {
-        self.free.first().map(|(_, id)| *id)
+    /// The least-loaded worker with a free slot, else the least-loaded one with room in its
+    /// prefetch window.
+    pub(crate) fn first_free(&self) -> Option<Room> {
+        self.free.first().map(|(full, _, worker)| Room {
+            worker: *worker,
+            slot_free: !full,
+        })
     }
 
     /// Records that `id` now holds a shard.
@@ -193,11 +220,11 @@ impl WorkerPool {
     /// Whether the free set agrees with every worker's state and load.
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn free_set_is_consistent(&self) -> bool {
-        let expected: BTreeSet<(u32, WorkerId)> = self
+        let expected: BTreeSet<FreeKey> = self
             .workers
             .iter()
             .filter(|(_, w)| w.accepts_work())
-            .map(|(id, w)| (w.load(), *id))
+            .map(|(id, w)| w.free_key(*id))
             .collect();
         expected == self.free
     }
@@ -215,15 +242,43 @@ mod tests {
     }
 
     #[test]
+    fn free_slots_come_before_prefetch_room() {
+        let now = Instant::now();
+        let mut pool = WorkerPool::default();
+        let windowed = WorkerInfo {
+            slots: 1,
+            prefetch: 2,
+            ..WorkerInfo::default()
+        };
+        pool.attach(WorkerId(1), windowed.clone(), now);
+        pool.attach(WorkerId(2), info(4), now);
+        pool.hold(WorkerId(1), JobId(1), ShardId(0));
+        for shard in 1..4 {
+            pool.hold(WorkerId(2), JobId(1), ShardId(shard));
+        }
+        // Worker 2 (load 3 of 4 slots) has a free slot; worker 1 (load 1) only its window.
+        let room = pool.first_free().unwrap();
+        assert_eq!((room.worker, room.slot_free), (WorkerId(2), true));
+        pool.hold(WorkerId(2), JobId(1), ShardId(4));
+        let room = pool.first_free().unwrap();
+        assert_eq!((room.worker, room.slot_free), (WorkerId(1), false));
+        pool.hold(WorkerId(1), JobId(1), ShardId(5));
+        pool.hold(WorkerId(1), JobId(1), ShardId(6));
+        assert_eq!(pool.first_free(), None, "window full");
+        assert!(pool.free_set_is_consistent());
+    }
+
+    #[test]
     fn the_free_set_follows_load_and_state() {
         let now = Instant::now();
         let mut pool = WorkerPool::default();
         pool.attach(WorkerId(1), info(2), now);
         pool.attach(WorkerId(2), info(1), now);
+        let free = |pool: &WorkerPool| pool.first_free().map(|room| room.worker);
         pool.hold(WorkerId(1), JobId(1), ShardId(0));
-        assert_eq!(pool.first_free(), Some(WorkerId(2)));
+        assert_eq!(free(&pool), Some(WorkerId(2)));
         pool.hold(WorkerId(2), JobId(1), ShardId(1));
-        assert_eq!(pool.first_free(), Some(WorkerId(1)));
+        assert_eq!(free(&pool), Some(WorkerId(1)));
         pool.set_state(WorkerId(1), WorkerState::Stalled);
         assert_eq!(pool.first_free(), None);
         pool.set_state(WorkerId(1), WorkerState::Active);
@@ -231,7 +286,7 @@ mod tests {
         pool.set_state(WorkerId(2), WorkerState::Draining);
         pool.set_state(WorkerId(2), WorkerState::Active);
         assert_eq!(pool.get(WorkerId(2)).unwrap().state, WorkerState::Draining);
-        assert_eq!(pool.first_free(), Some(WorkerId(1)));
+        assert_eq!(free(&pool), Some(WorkerId(1)));
         assert!(pool.free_set_is_consistent());
         assert_eq!(pool.get(WorkerId(2)).unwrap().shards_done, 1);
     }

@@ -104,6 +104,11 @@ impl Scheduler {
         views
     }
 
+    /// Whether a worker is attached (not declared lost).
+    pub fn knows_worker(&self, worker: WorkerId) -> bool {
+        self.pool.contains(worker)
+    }
+
     /// Attached workers.
     pub fn worker_count(&self) -> usize {
         self.pool.len()

@@ -41,7 +41,9 @@ pub(crate) fn info(slots: u32) -> WorkerInfo {
         pid: 1,
         cores: 2,
         slots,
+        prefetch: 0,
         version: "test".into(),
+        protocol: concur_core::protocol::PROTOCOL_REVISION,
     }
 }
 

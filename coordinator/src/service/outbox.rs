@@ -22,7 +22,8 @@ pub(crate) struct Outbox {
 
 impl Comm for Outbox {
     fn assign(&mut self, worker: WorkerId, assignment: Assignment) {
-        self.messages.push((worker, ToWorker::Assign(assignment)));
+        self.messages
+            .push((worker, ToWorker::Assign(vec![assignment])));
     }
 
     fn cancel(&mut self, worker: WorkerId, lease: LeaseKey, reason: &str) {

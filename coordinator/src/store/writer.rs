@@ -62,12 +62,31 @@ enum Request {
     Submit(NewJobRecord, oneshot::Sender<Result<(), String>>),
 }
 
-/// The handle to the writer thread.
+/// The handle to the store's writer: a thread for a store on disk, or in place for the
+/// in-memory store, whose writes cost less than a hand-over to another thread.
 #[derive(Debug)]
 pub struct Writer {
-    sender: Mutex<Option<mpsc::Sender<Request>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    mode: Mode,
     health: Arc<Health>,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Thread {
+        sender: Mutex<Option<mpsc::Sender<Request>>>,
+        thread: Mutex<Option<JoinHandle<()>>>,
+    },
+    InPlace {
+        store: Mutex<Box<dyn StoreWrite>>,
+        retention: Retention,
+        last_prune: Mutex<Instant>,
+    },
+}
+
+impl std::fmt::Debug for dyn StoreWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreWrite")
+    }
 }
 
 impl std::fmt::Debug for Request {
@@ -94,16 +113,53 @@ impl Writer {
             .spawn(move || run(store, receiver, retention, &events, &thread_health))
             .expect("start the store writer thread");
         Self {
-            sender: Mutex::new(Some(sender)),
-            thread: Mutex::new(Some(thread)),
+            mode: Mode::Thread {
+                sender: Mutex::new(Some(sender)),
+                thread: Mutex::new(Some(thread)),
+            },
             health,
         }
     }
 
-    /// Queues batch `seq` (sequence numbers must increase).
-    pub fn write(&self, seq: u64, ops: Vec<WriteOp>) {
-        if let Some(sender) = &*self.sender.lock().unwrap_or_else(|p| p.into_inner()) {
-            let _ = sender.send(Request::Batch(seq, ops));
+    /// A writer that applies changes in place, in the caller's thread: for a store that never
+    /// fails and costs less than waking a thread (the in-memory one).
+    pub fn in_place(store: Box<dyn StoreWrite>, retention: Retention) -> Self {
+        Self {
+            mode: Mode::InPlace {
+                store: Mutex::new(store),
+                retention,
+                last_prune: Mutex::new(Instant::now()),
+            },
+            health: Arc::new(Health::default()),
+        }
+    }
+
+    /// Writes batch `seq` (sequence numbers must increase): queued for the thread, or applied
+    /// at once. True when it is stored by the time this returns.
+    pub fn write(&self, seq: u64, ops: Vec<WriteOp>) -> bool {
+        match &self.mode {
+            Mode::Thread { sender, .. } => {
+                if let Some(sender) = &*sender.lock().unwrap_or_else(|p| p.into_inner()) {
+                    let _ = sender.send(Request::Batch(seq, ops));
+                }
+                false
+            }
+            Mode::InPlace {
+                store,
+                retention,
+                last_prune,
+            } => {
+                let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+                if let Err(e) = store.apply(&ops) {
+                    error!(cause = %e, "cannot store state in memory");
+                }
+                let mut last = last_prune.lock().unwrap_or_else(|p| p.into_inner());
+                if last.elapsed() >= IDLE {
+                    *last = Instant::now();
+                    let _ = store.prune(retention, unix_ms(), PRUNE_BUDGET);
+                }
+                true
+            }
         }
     }
 
@@ -112,9 +168,16 @@ impl Writer {
     /// # Errors
     /// The write failed (the cause), or the writer has stopped.
     pub async fn submit(&self, job: NewJobRecord) -> Result<(), String> {
+        let sender = match &self.mode {
+            Mode::Thread { sender, .. } => sender,
+            Mode::InPlace { store, .. } => {
+                let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+                return store.submit(&job).map_err(|e| e.to_string());
+            }
+        };
         let (reply, answer) = oneshot::channel();
         {
-            let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+            let sender = sender.lock().unwrap_or_else(|p| p.into_inner());
             let sender = sender.as_ref().ok_or("the coordinator is shutting down")?;
             sender
                 .send(Request::Submit(job, reply))
@@ -132,9 +195,11 @@ impl Writer {
 
     /// Stops the thread once it has written everything queued (or given up on a failing store).
     pub fn stop(&self) {
-        self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = thread.join();
+        if let Mode::Thread { sender, thread } = &self.mode {
+            sender.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(thread) = thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = thread.join();
+            }
         }
     }
 }

@@ -5,7 +5,9 @@ use super::{join_u128, sanitize_seconds, split_u128};
 use crate::pb;
 use concur_core::plan::Unit;
 use concur_core::policy::HostPolicy;
-use concur_core::protocol::{Assignment, ReceivedAssignment, ShardTiming, ToWorker, WorkerInfo};
+use concur_core::protocol::{
+    Assignment, PROTOCOL_REVISION, ReceivedAssignment, ShardTiming, ToWorker, WorkerInfo,
+};
 use concur_core::{Attempt, JobId, LeaseKey, Outcome, ShardId, SpecError, Strategy};
 
 impl From<LeaseKey> for pb::LeaseKey {
@@ -113,14 +115,23 @@ impl From<ToWorker> for pb::ToWorkerMessage {
             } => Msg::Registered(pb::Registered {
                 worker_id: worker_id.get(),
                 heartbeat_interval_ms,
+                protocol: PROTOCOL_REVISION,
             }),
-            ToWorker::Assign(assignment) => Msg::Assign(pb::AssignShard::from(&assignment)),
+            ToWorker::Assign(assignments) if assignments.len() == 1 => {
+                Msg::Assign(pb::AssignShard::from(&assignments[0]))
+            }
+            ToWorker::Assign(assignments) => Msg::AssignMany(pb::AssignShards {
+                shards: assignments.iter().map(pb::AssignShard::from).collect(),
+            }),
             ToWorker::Cancel(lease, reason) => Msg::Cancel(pb::CancelShard {
                 lease: Some(lease.into()),
                 reason,
             }),
-            ToWorker::Accepted(lease) => Msg::Accepted(pb::ShardAccepted {
-                lease: Some(lease.into()),
+            ToWorker::Accepted(leases) if leases.len() == 1 => Msg::Accepted(pb::ShardAccepted {
+                lease: Some(leases[0].into()),
+            }),
+            ToWorker::Accepted(leases) => Msg::AcceptedMany(pb::ShardsAccepted {
+                leases: leases.into_iter().map(pb::LeaseKey::from).collect(),
             }),
         };
         pb::ToWorkerMessage { msg: Some(msg) }
@@ -176,13 +187,16 @@ impl From<pb::ShardFinished> for ShardTiming {
 }
 
 impl From<pb::Register> for WorkerInfo {
-    /// Worker input is untrusted: names are cut, slots kept within 1..=1024.
+    /// Worker input is untrusted: names are cut, slots kept within 1..=1024, the prefetch
+    /// window within 0..=1024.
     fn from(register: pb::Register) -> Self {
         WorkerInfo {
             host: truncate(register.host, 255),
             pid: register.pid,
             cores: register.cores,
             slots: register.slots.clamp(1, 1024),
+            prefetch: register.prefetch.min(1024),
+            protocol: register.protocol,
             version: truncate(register.version, 64),
         }
     }

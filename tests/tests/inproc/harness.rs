@@ -88,6 +88,7 @@ impl Worker {
             token: None,
             tls: None,
             max_threads: 64,
+            prefetch: concur_worker::settings::DEFAULT_PREFETCH,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(concur_worker::run(settings, async move {

@@ -258,6 +258,8 @@ async fn rogue_workers(url: &str) {
             cores: 0,
             slots: 0,
             version: "v".repeat(10_000),
+            prefetch: u32::MAX,
+            protocol: u32::MAX,
         })),
         from_worker(Msg::Results(pb::UnitResults {
             lease: lease(1, 0, 1),

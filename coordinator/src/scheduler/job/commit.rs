@@ -89,6 +89,10 @@ impl Job {
         };
         self.shards_leased -= 1;
         self.shards_done += 1;
+        self.run_estimate_s = Some(match self.run_estimate_s {
+            Some(estimate) => 0.8 * estimate + 0.2 * row.run_s,
+            None => row.run_s,
+        });
         self.tally
             .add_shard(plan.first_item, oks(&outcomes), Some(&row));
         Some(Persist::ShardCommitted {

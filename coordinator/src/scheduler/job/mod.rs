@@ -33,7 +33,14 @@ pub(crate) struct Job {
     tally: Tally,
     max_retries: u32,
     stale_discarded: u64,
+    /// Average run time of its committed shards (exponentially weighted), once one committed.
+    run_estimate_s: Option<f64>,
 }
+
+/// Shards that run shorter than this (on average) may wait in workers' prefetch windows: for
+/// them the round trip to the coordinator is worth hiding. Longer ones are leased only to free
+/// slots, so none waits behind another on a worker while a second one idles.
+pub(crate) const SHORT_SHARD_S: f64 = 0.05;
 
 /// What revoking a lease did.
 #[derive(Debug)]
@@ -75,7 +82,13 @@ impl Job {
             shards_leased: 0,
             max_retries,
             stale_discarded: 0,
+            run_estimate_s: None,
         }
+    }
+
+    /// Whether its shards have proved short (see [`SHORT_SHARD_S`]).
+    pub(crate) fn shards_are_short(&self) -> bool {
+        self.run_estimate_s.is_some_and(|s| s < SHORT_SHARD_S)
     }
 
     pub(crate) fn state(&self) -> JobState {

@@ -142,3 +142,80 @@ fn invalid_specs_are_refused() {
         .unwrap_err();
     assert_eq!(err, SchedulerError::InvalidSpec(SpecError::ZeroShards));
 }
+
+fn windowed(slots: u32, prefetch: u32) -> concur_core::protocol::WorkerInfo {
+    concur_core::protocol::WorkerInfo {
+        prefetch,
+        ..info(slots)
+    }
+}
+
+#[test]
+fn short_shards_fill_prefetch_windows_and_long_ones_wait_for_free_slots() {
+    let mut s = Scheduler::new(SchedulerConfig::default());
+    let mut comm = TestComm::default();
+    let now = Instant::now();
+    let w = s
+        .on_worker_attached(windowed(1, 3), now, &mut comm)
+        .unwrap();
+    let job = submit(&mut s, sum_job("0..20", 20), now, &mut comm);
+    // Nothing is known about the job's shards yet: one lease, for the free slot.
+    assert_eq!(comm.assigned.len(), 1);
+    let (_, first) = comm.assigned.pop().unwrap();
+    // It ran fast (10 ms): the window fills with shards waiting behind the running one.
+    complete(&mut s, &mut comm, w, &first);
+    assert_eq!(
+        comm.assigned.len(),
+        4,
+        "one for the slot, three in the window"
+    );
+    // A job whose shards run long gets no window: its shards wait for a free slot.
+    let mut s = Scheduler::new(SchedulerConfig::default());
+    let mut comm = TestComm::default();
+    let w = s
+        .on_worker_attached(windowed(1, 3), now, &mut comm)
+        .unwrap();
+    submit(&mut s, sum_job("0..20", 20), now, &mut comm);
+    let (_, first) = comm.assigned.pop().unwrap();
+    s.on_unit_results(w, first.lease, honest(&first), now, &mut comm);
+    let slow = concur_core::protocol::ShardTiming {
+        run_s: 2.0,
+        ..Default::default()
+    };
+    s.on_shard_finished(w, first.lease, slow, now, &mut comm);
+    assert_eq!(comm.assigned.len(), 1, "only the free slot");
+    let record = s.job_record(job, now);
+    assert!(record.is_some());
+}
+
+fn honest(assignment: &Assignment) -> Vec<(u32, concur_core::Outcome)> {
+    super::super::testing::honest_results(assignment)
+}
+
+#[test]
+fn a_lost_worker_s_prefetched_leases_are_retried_elsewhere() {
+    let mut s = Scheduler::new(SchedulerConfig::default());
+    let mut comm = TestComm::default();
+    let now = Instant::now();
+    let a = s
+        .on_worker_attached(windowed(1, 4), now, &mut comm)
+        .unwrap();
+    let job = submit(&mut s, sum_job("0..12", 12), now, &mut comm);
+    let (_, first) = comm.assigned.pop().unwrap();
+    complete(&mut s, &mut comm, a, &first);
+    let held: Vec<_> = comm.assigned.drain(..).collect();
+    assert_eq!(held.len(), 5);
+    s.on_worker_lost(a, now, &mut comm);
+    let b = s
+        .on_worker_attached(windowed(1, 0), now, &mut comm)
+        .unwrap();
+    // The new worker gets them one at a time (its window is 0), each as a second attempt.
+    let mut attempts = Vec::new();
+    while let Some((worker, assignment)) = comm.assigned.pop() {
+        assert_eq!(worker, b);
+        attempts.push(assignment.lease.attempt);
+        complete(&mut s, &mut comm, b, &assignment);
+    }
+    assert!(attempts.iter().filter(|a| **a == Attempt(2)).count() >= 5);
+    assert_exact(&s, &comm, job);
+}

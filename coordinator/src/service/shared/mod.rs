@@ -9,7 +9,7 @@
 mod route;
 
 use super::outbox::Outbox;
-use crate::scheduler::{Scheduler, SchedulerError};
+use crate::scheduler::{PauseReason, Scheduler, SchedulerError};
 use crate::server::CoordinatorConfig;
 use crate::store::{StoreEvents, StoreRead, WriteOp, Writer};
 use concur_core::protocol::ToWorker;
@@ -27,6 +27,19 @@ use tracing::{info, warn};
 pub(crate) const OUTBOX_CAPACITY: usize = 4096;
 
 pub(crate) type WorkerSender = mpsc::Sender<ToWorker>;
+
+/// A worker's outbound queue, and whether it reads several assignments or acknowledgements
+/// per message (protocol revision 2 or later).
+#[derive(Debug)]
+pub(crate) struct Outlet {
+    pub(crate) sender: WorkerSender,
+    pub(crate) batches: bool,
+}
+
+/// Batches handed to the writer but not yet stored, beyond which leasing pauses until the
+/// writer catches up (to half of it): results of a faster scheduler would only pile up in
+/// memory.
+const MAX_UNSTORED_BATCHES: u64 = 4096;
 
 /// How long the stream of a worker declared lost stays open for it to learn so.
 const LOST_STREAM_TTL: Duration = Duration::from_secs(60);
@@ -67,11 +80,11 @@ impl std::fmt::Debug for dyn StoreRead {
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) scheduler: Scheduler,
-    workers: HashMap<WorkerId, WorkerSender>,
+    workers: HashMap<WorkerId, Outlet>,
     /// Streams of workers declared lost by silence (and when to close them). Kept open a while:
     /// if such a worker was only cut off or stopped, its late messages arrive here, are
     /// refused, and it is told to drop its leases before the stream is closed.
-    lost: HashMap<WorkerId, (WorkerSender, Instant)>,
+    lost: HashMap<WorkerId, (Outlet, Instant)>,
     /// The committed view of each job in memory; watchers subscribe to it.
     jobs: HashMap<JobId, watch::Sender<JobRecord>>,
     held: VecDeque<(u64, Effect)>,
@@ -184,6 +197,7 @@ impl Shared {
         sender: WorkerSender,
     ) -> Result<WorkerId, SchedulerError> {
         let heartbeat_interval_ms = self.config.heartbeat_interval.as_millis() as u64;
+        let batches = info.protocol >= 2;
         let mut state = self.lock();
         let now = Instant::now();
         let mut outbox = Outbox::default();
@@ -192,7 +206,7 @@ impl Shared {
             worker_id,
             heartbeat_interval_ms,
         });
-        state.workers.insert(worker_id, sender);
+        state.workers.insert(worker_id, Outlet { sender, batches });
         state.route(outbox, now, &self.writer);
         Ok(worker_id)
     }
@@ -278,7 +292,19 @@ impl StoreEvents for Shared {
         let evicted = {
             let mut state = self.lock();
             state.committed_seq = state.committed_seq.max(seq);
-            state.release()
+            let evicted = state.release();
+            let behind = state.last_seq - state.committed_seq;
+            if behind < MAX_UNSTORED_BATCHES / 2
+                && state.scheduler.is_paused(PauseReason::StoreBehind)
+            {
+                let now = Instant::now();
+                let mut outbox = Outbox::default();
+                state
+                    .scheduler
+                    .set_paused(PauseReason::StoreBehind, false, now, &mut outbox);
+                state.route(outbox, now, &self.writer);
+            }
+            evicted
         };
         // Jobs of a million shards take a moment to free: not under the lock.
         let big = evicted
@@ -294,9 +320,12 @@ impl StoreEvents for Shared {
         let mut state = self.lock();
         let now = Instant::now();
         let mut outbox = Outbox::default();
-        state
-            .scheduler
-            .set_paused(failing.is_some(), now, &mut outbox);
+        state.scheduler.set_paused(
+            PauseReason::StoreFailing,
+            failing.is_some(),
+            now,
+            &mut outbox,
+        );
         state.route(outbox, now, &self.writer);
     }
 }

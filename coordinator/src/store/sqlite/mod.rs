@@ -16,7 +16,10 @@ mod write;
 pub use read::SqliteReader;
 
 use super::{Loaded, NewJobRecord, Result, Retention, StoreError, StoreWrite, WriteOp};
+use crate::scheduler::Persist;
+use concur_core::{JobId, ShardId};
 use rusqlite::Connection;
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -134,8 +137,24 @@ impl StoreWrite for Sqlite {
         if ops.is_empty() {
             return Ok(());
         }
+        // A lease committed in the same transaction needs no row of its own: the commit
+        // writes the shard's row with its attempt anyway (short shards: half the statements).
+        let committed: HashSet<(JobId, ShardId)> = ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Persist(Persist::ShardCommitted { lease, .. }) => {
+                    Some((lease.job_id, lease.shard_id))
+                }
+                _ => None,
+            })
+            .collect();
         let tx = self.conn.transaction()?;
         for op in ops {
+            if let WriteOp::Persist(Persist::ShardLeased { lease }) = op
+                && committed.contains(&(lease.job_id, lease.shard_id))
+            {
+                continue;
+            }
             write::apply(&tx, op)?;
         }
         tx.commit()?;
