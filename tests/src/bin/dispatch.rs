@@ -6,6 +6,8 @@
 //!   stream and heartbeats, answering every assignment at once: shards/s, coordinator CPU per
 //!   shard, coordinator RSS per attached worker and per shard.
 //!
+//! Run:
+//!
 //!     cargo build --release --bins
 //!     ./target/release/dispatch stock [--shards 100000] [--workers 2] [--bin-dir DIR]
 //!     ./target/release/dispatch swarm [--shards 100000] [--workers 1000] [--window 0]
