@@ -12,7 +12,6 @@ use concur_proto::pb;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 /// Workers that have not attached within this time make local mode give up.
@@ -37,7 +36,7 @@ impl LocalCluster {
     /// thread): the children's death signal is tied to the thread that forked them.
     pub(crate) async fn start(workers: u32, debug: bool) -> anyhow::Result<Self> {
         let start = Instant::now();
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let listener = concur_coordinator::listen::bind("127.0.0.1:0")
             .await
             .context("cannot bind a loopback port for the local coordinator")?;
         let url = format!("http://{}", listener.local_addr()?);

@@ -121,7 +121,7 @@ pub(crate) async fn serve(
 
 /// Runs `sites serve` in the foreground.
 pub(crate) async fn run(opts: SitesServeOpts) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(&opts.listen)
+    let listener = concur_coordinator::listen::bind(&opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     crate::stdout::outln!(

@@ -5,6 +5,7 @@
 //! - [`scheduler`]: the pure state machine (jobs, shards, leases, workers), tested without sockets.
 //! - [`service`]: the gRPC adapter: shared state, client RPCs, the worker `Attach` stream.
 //! - [`auth`]: client and worker tokens, checked in constant time on every RPC.
+//! - [`listen`]: listening sockets with an accept queue deep enough for bursts.
 //! - [`memory`]: giving freed memory back to the operating system.
 //! - [`settings`]: command line, environment and TOML config file.
 //! - [`store`]: durable state (SQLite, or in memory) behind one writer thread.
@@ -12,6 +13,7 @@
 //!   by the binary, local mode and tests.
 
 pub mod auth;
+pub mod listen;
 pub mod memory;
 pub mod scheduler;
 pub mod server;

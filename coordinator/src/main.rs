@@ -3,7 +3,6 @@
 use anyhow::Context;
 use clap::Parser;
 use concur_coordinator::settings::CoordinatorOpts;
-use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -26,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // State first: a bad state directory fails before anything says it is listening.
     let coordinator = concur_coordinator::Coordinator::open(settings.config.clone())?;
-    let listener = TcpListener::bind(&settings.listen)
+    let listener = concur_coordinator::listen::bind(&settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let scheme = if config.tls.is_some() {

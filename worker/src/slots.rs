@@ -6,7 +6,7 @@
 //! Shards wait in the queue when every slot is busy (the coordinator's assignments can run
 //! ahead of the slots); one cancelled while queued is dropped unrun.
 
-use crate::executor::{Units, run_shard};
+use crate::executor::{SlotResources, Units, run_shard};
 use crate::reporter::Reporter;
 use concur_core::Strategy;
 use concur_core::protocol::ShardTiming;
@@ -109,6 +109,7 @@ fn next(queue: &Queue) -> Option<Task> {
 
 /// One slot: runs queued shards one after another.
 fn slot(queue: &Queue, executions: &AtomicU32, max_threads: u32) {
+    let mut resources = SlotResources::new(max_threads);
     while let Some(task) = next(queue) {
         if task.cancel.load(Ordering::Relaxed) {
             debug!(
@@ -125,7 +126,7 @@ fn slot(queue: &Queue, executions: &AtomicU32, max_threads: u32) {
                 work,
                 task.strategy,
                 task.concurrency,
-                max_threads,
+                &mut resources,
                 &task.cancel,
                 &|unit, outcome| reporter.emit(unit, &outcome),
             ),

@@ -20,7 +20,6 @@ use concur_core::{JobSpec, NumberSpec, Workload};
 use scenarios::{JobKind, SCENARIOS, Scenario};
 use serde::Serialize;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
 
 /// The post's CPU job: n from 5,000,000, twenty values.
 const CPU_FIRST_N: u64 = 5_000_000;
@@ -169,7 +168,7 @@ pub(crate) async fn run(global: &GlobalOpts, opts: DemoOpts) -> Result<Exit, Cli
         stall_rate: 0.0,
         stall: Duration::from_secs(60),
     };
-    let listener = TcpListener::bind(&sites_opts.listen)
+    let listener = concur_coordinator::listen::bind(&sites_opts.listen)
         .await
         .map_err(|e| CliError::Input(format!("cannot bind the site simulator: {e}")))?;
     let sites_url = format!(

@@ -5,15 +5,20 @@
 //! - `swarm`: W simulated workers in this process, each with its own connection, `Attach`
 //!   stream and heartbeats, answering every assignment at once: shards/s, coordinator CPU per
 //!   shard, coordinator RSS per attached worker and per shard.
+//! - `fetch`: wrk (Debian's package) against the site simulator (latency 0, 100-byte bodies)
+//!   with C connections, then a fetch job of N URLs on the stock workers with the async
+//!   strategy at concurrency C, alternately for three rounds: requests/s side by side.
 //!
 //! Run:
 //!
 //!     cargo build --release --bins
 //!     ./target/release/dispatch stock [--shards 100000] [--workers 2] [--bin-dir DIR]
 //!     ./target/release/dispatch swarm [--shards 100000] [--workers 1000] [--window 0]
+//!     ./target/release/dispatch fetch [--shards 100000] [--workers 2] [--concurrency 256]
 //!
 //! Add `--in-memory` for a coordinator without durable state (default: a temporary state
-//! directory), `--legacy` to submit the way the first release understood.
+//! directory). `--bin-dir` takes the coordinator and workers from another build, e.g. an
+//! older release for a before/after run.
 
 use concur_proto::pb;
 use concur_proto::pb::job_service_client::JobServiceClient;
@@ -33,6 +38,7 @@ struct Options {
     shards: u64,
     workers: u32,
     window: u32,
+    concurrency: u32,
     in_memory: bool,
     bin_dir: PathBuf,
 }
@@ -41,10 +47,18 @@ fn options() -> Options {
     let exe = std::env::current_exe().expect("own path");
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "stock".into());
+    if !["stock", "swarm", "fetch"].contains(&mode.as_str()) {
+        eprintln!("usage: dispatch stock|swarm|fetch [--shards N] [--workers N] [--window N]");
+        eprintln!(
+            "       [--concurrency N] [--in-memory] [--bin-dir DIR]  (see the source's header)"
+        );
+        std::process::exit(2);
+    }
     let mut o = Options {
         shards: 100_000,
         workers: if mode == "swarm" { 1000 } else { 2 },
         window: 0,
+        concurrency: 256,
         in_memory: false,
         bin_dir: exe.parent().expect("bin dir").to_path_buf(),
         mode,
@@ -55,6 +69,7 @@ fn options() -> Options {
             "--shards" => o.shards = value().parse().expect("--shards N"),
             "--workers" => o.workers = value().parse().expect("--workers N"),
             "--window" => o.window = value().parse().expect("--window N"),
+            "--concurrency" => o.concurrency = value().parse().expect("--concurrency N"),
             "--in-memory" => o.in_memory = true,
             "--bin-dir" => o.bin_dir = PathBuf::from(value()),
             other => panic!("unknown argument {other}"),
@@ -170,8 +185,14 @@ async fn simulated_worker(channel: Channel, window: u32, finished: Arc<AtomicU64
             }
         }
     });
+    // A first-release coordinator (protocol 0) reads results only from UnitResults.
+    let mut results_ride_with_finish = true;
     while let Ok(Some(message_in)) = inbound.message().await {
         let assignments = match message_in.msg {
+            Some(In::Registered(registered)) => {
+                results_ride_with_finish = registered.protocol >= 2;
+                continue;
+            }
             Some(In::Assign(assign)) => vec![assign],
             Some(In::AssignMany(many)) => many.shards,
             _ => continue,
@@ -188,6 +209,18 @@ async fn simulated_worker(channel: Channel, window: u32, finished: Arc<AtomicU64
                     ..pb::UnitResult::default()
                 })
                 .collect();
+            let results = if results_ride_with_finish {
+                results
+            } else {
+                let batch = pb::UnitResults {
+                    lease: assign.lease,
+                    results,
+                };
+                if outbound.send(message(Out::Results(batch))).await.is_err() {
+                    return;
+                }
+                Vec::new()
+            };
             let done = pb::ShardFinished {
                 lease: assign.lease,
                 results,
@@ -199,6 +232,110 @@ async fn simulated_worker(channel: Channel, window: u32, finished: Arc<AtomicU64
             finished.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// wrk's requests/s against `url` with `connections` connections for `seconds`.
+fn wrk(url: &str, connections: u32, seconds: u32) -> f64 {
+    let out = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            url,
+        ])
+        .output()
+        .expect("wrk (Debian's package) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk's output: {text}"))
+}
+
+fn fetch_against_wrk(
+    o: &Options,
+    runtime: &tokio::runtime::Runtime,
+    client: &mut JobServiceClient<Channel>,
+) {
+    let (_sites, sites) = server({
+        let mut c = Command::new(o.bin_dir.join("concur-cli"));
+        c.args([
+            "sites",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--latency",
+            "0ms",
+            "--bytes",
+            "100",
+        ]);
+        c
+    });
+    let urls: Vec<String> = (0..o.shards).map(|i| format!("{sites}/i/{i}")).collect();
+    let spec = pb::JobSpec {
+        workload: Some(pb::job_spec::Workload::Fetch(pb::FetchSpec {
+            // The repeated field, which every release reads (urls_text came later).
+            urls,
+            ..pb::FetchSpec::default()
+        })),
+        strategy: pb::Strategy::Async as i32,
+        concurrency: o.concurrency,
+        ..pb::JobSpec::default()
+    };
+    let mut wrk_rates = Vec::new();
+    let mut concur_rates = Vec::new();
+    for _ in 0..3 {
+        wrk_rates.push(wrk(&format!("{sites}/i/0"), o.concurrency, 5));
+        let start = Instant::now();
+        let job_id = runtime
+            .block_on(client.submit_job(pb::SubmitJobRequest {
+                spec: Some(spec.clone()),
+            }))
+            .expect("submit")
+            .into_inner()
+            .job_id;
+        // The last progress event, read the same way from every release (its report changed
+        // shape); the rate is over the client's wall clock, submission to the final event.
+        let last = runtime.block_on(async {
+            let mut stream = client
+                .watch_job(pb::WatchJobRequest { job_id })
+                .await
+                .expect("watch")
+                .into_inner();
+            let mut last = pb::JobProgress::default();
+            while let Ok(Some(progress)) = stream.message().await {
+                last = progress;
+            }
+            last
+        });
+        let wall_s = start.elapsed().as_secs_f64();
+        let ok = last.items_done.saturating_sub(last.items_failed);
+        if ok != o.shards {
+            // Counted, not hidden: the rate below counts only the fetches that succeeded.
+            println!(
+                "round {}: {} of {} fetches failed",
+                concur_rates.len() + 1,
+                o.shards - ok,
+                o.shards
+            );
+        }
+        concur_rates.push(ok as f64 / wall_s);
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let (wrk_median, concur_median) = (median(&mut wrk_rates), median(&mut concur_rates));
+    println!(
+        "# fetch: {} URLs, async x{} on {} stock workers, against wrk -c{} on the same simulator",
+        o.shards, o.concurrency, o.workers, o.concurrency
+    );
+    println!("wrk requests/s (3 rounds)     {wrk_rates:.0?}, median {wrk_median:.0}");
+    println!("concur items/s (3 rounds)     {concur_rates:.0?}, median {concur_median:.0}");
+    println!(
+        "concur / wrk                  {:.2}x",
+        concur_median / wrk_median
+    );
 }
 
 fn raise_fd_limit() {
@@ -238,7 +375,7 @@ fn main() {
     let _processes: Vec<Proc>;
     let finished = Arc::new(AtomicU64::new(0));
     match o.mode.as_str() {
-        "stock" => {
+        "stock" | "fetch" => {
             _processes = (0..o.workers)
                 .map(|_| {
                     let child = Command::new(o.bin_dir.join("concur-worker"))
@@ -259,7 +396,7 @@ fn main() {
                 runtime.spawn(simulated_worker(channel, o.window, finished.clone()));
             }
         }
-        other => panic!("unknown mode {other} (stock or swarm)"),
+        other => unreachable!("mode {other} checked in options()"),
     }
     let start = Instant::now();
     while runtime.block_on(attached(&mut client)) < o.workers as usize {
@@ -271,6 +408,12 @@ fn main() {
     }
     let attach_s = start.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_secs(2));
+    if o.mode == "fetch" {
+        fetch_against_wrk(&o, &runtime, &mut client);
+        drop(coordinator);
+        let _ = std::fs::remove_dir_all(&state);
+        return;
+    }
     let with_workers = rss_kib(pid);
     // A warm-up job, then the measured one.
     runtime.block_on(run_job(&mut client, 1000.min(o.shards)));

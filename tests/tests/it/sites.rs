@@ -56,7 +56,11 @@ fn injected_faults_become_failed_items_with_their_errors() {
         (&["--reset-rate", "1"], ""),
         (&["--stall-rate", "1", "--stall", "30s"], "timed out"),
     ];
-    for (flags, expected_error) in cases {
+    // Both clients a worker fetches with: per-thread blocking ones and the async lanes.
+    for ((flags, expected_error), strategy) in cases
+        .into_iter()
+        .flat_map(|case| ["threads", "async"].map(|strategy| (case, strategy)))
+    {
         let mut args = vec!["--latency", "1ms", "--bytes", "10"];
         args.extend_from_slice(flags);
         let (_sites, sites) = start_sites(&args);
@@ -72,20 +76,20 @@ fn injected_faults_become_failed_items_with_their_errors() {
             &a,
             &b,
             "--strategy",
-            "threads",
+            strategy,
             "--timeout",
             "1s",
             "--wait",
         ]);
-        assert_eq!(out.code, 1, "{flags:?}: {}", out.stderr);
+        assert_eq!(out.code, 1, "{flags:?} {strategy}: {}", out.stderr);
         let report = out.json();
         assert_eq!(report["state"], "failed");
         for item in report["items"].as_array().unwrap() {
-            assert_eq!(item["ok"], false, "{flags:?}: {item}");
+            assert_eq!(item["ok"], false, "{flags:?} {strategy}: {item}");
             let error = item["error"].as_str().unwrap();
             assert!(
                 !error.is_empty() && error.contains(expected_error),
-                "{flags:?}: {error}"
+                "{flags:?} {strategy}: {error}"
             );
         }
     }

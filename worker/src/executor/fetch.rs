@@ -13,7 +13,7 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 /// Redirects followed at most, as reqwest's default.
-const MAX_REDIRECTS: usize = 10;
+pub(crate) const MAX_REDIRECTS: usize = 10;
 
 /// A resolver that drops loopback, private and link-local addresses, so a public-looking name
 /// cannot lead a worker into its own network.
@@ -29,28 +29,16 @@ impl reqwest::dns::Resolve for PublicOnly {
                 .filter(|address| !is_private(address.ip()))
                 .collect();
             if addresses.is_empty() {
-                return Err(format!(
-                    "{host} resolves only to private or loopback addresses, which this coordinator denies"
-                )
-                .into());
+                return Err(private_only_error(&host).into());
             }
             Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
         })
     }
 }
 
-/// Every redirect hop obeys the same host rules as the submitted URL (IP literals skip DNS, so
-/// `deny_private` must be checked here too).
-fn redirect_policy(policy: Arc<HostPolicy>) -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() >= MAX_REDIRECTS {
-            return attempt.error("too many redirects");
-        }
-        match policy.check(attempt.url().as_str()) {
-            Ok(()) => attempt.follow(),
-            Err(refused) => attempt.error(format!("redirect refused: {refused}")),
-        }
-    })
+/// Why a name was refused under `deny_private`.
+pub(crate) fn private_only_error(host: &str) -> String {
+    format!("{host} resolves only to private or loopback addresses, which this coordinator denies")
 }
 
 /// Connections kept per host by each client; generous so async strategies reuse them.
@@ -68,32 +56,123 @@ fn install_crypto_provider() {
 ///
 /// # Errors
 /// The TLS backend cannot be initialised.
-pub(crate) fn async_client(http: &HttpConfig) -> Result<reqwest::Client, String> {
+pub(crate) fn async_client(http: &HttpConfig) -> Result<Fetcher, String> {
     install_crypto_provider();
     let mut builder = reqwest::Client::builder()
         .timeout(http.timeout)
         .connect_timeout(http.timeout.min(Duration::from_secs(10)))
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
-        .redirect(redirect_policy(http.policy.clone()));
+        // Redirects are followed by `Fetcher::fetch` itself, which checks every hop against
+        // the host rules; reqwest's own following parses each URL twice more per request.
+        .redirect(reqwest::redirect::Policy::none())
+        // Proxies would be taken from the environment and matched on every request; a
+        // worker fetches what its job says, directly.
+        .no_proxy()
+        .tcp_nodelay(true);
     if http.policy.deny_private {
         builder = builder.dns_resolver(Arc::new(PublicOnly));
     }
-    builder
+    let client = builder
         .build()
-        .map_err(|e| format!("cannot build HTTP client: {e}"))
+        .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+    Ok(Fetcher {
+        client,
+        policy: http.policy.clone(),
+        timeout: http.timeout,
+    })
 }
 
-/// Fetches with the async client.
-pub(crate) async fn fetch_async(
-    client: &reqwest::Client,
-    url: &str,
+/// An async HTTP client and the host rules every redirect hop must obey.
+#[derive(Debug, Clone)]
+pub(crate) struct Fetcher {
+    client: reqwest::Client,
+    policy: Arc<HostPolicy>,
+    timeout: Duration,
+}
+
+impl Fetcher {
+    /// The per-request timeout.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// True when names resolving to private addresses must be refused.
+    pub(crate) fn denies_private(&self) -> bool {
+        self.policy.deny_private
+    }
+
+    /// GETs `url` (following at most [`MAX_REDIRECTS`] redirects, each checked against the
+    /// host rules) and reads the whole body, failing past `max_body_bytes`.
+    pub(crate) async fn fetch(&self, url: &str, max_body_bytes: u64) -> Outcome {
+        self.fetch_from(url, 0, max_body_bytes, Instant::now())
+            .await
+    }
+
+    /// [`Fetcher::fetch`] for a request that started at `start` and has followed `hops`
+    /// redirects already.
+    pub(crate) async fn fetch_from(
+        &self,
+        url: &str,
+        mut hops: usize,
+        max_body_bytes: u64,
+        start: Instant,
+    ) -> Outcome {
+        let failed = |error: String| Outcome::failed(error, start.elapsed().as_secs_f64());
+        let mut target = match reqwest::Url::parse(url) {
+            Ok(target) => target,
+            Err(e) => return failed(format!("bad URL: {e}")),
+        };
+        let response = loop {
+            let response = match self.client.get(target.clone()).send().await {
+                Ok(response) => response,
+                Err(e) => return failed(describe(&e)),
+            };
+            let location = response
+                .status()
+                .is_redirection()
+                .then(|| response.headers().get(reqwest::header::LOCATION))
+                .flatten()
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string);
+            let Some(location) = location else {
+                break response;
+            };
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                return failed("too many redirects".into());
+            }
+            target = match self.redirect_target(target.as_str(), &location) {
+                Ok(next) => match reqwest::Url::parse(&next) {
+                    Ok(next) => next,
+                    Err(e) => return failed(format!("bad redirect to {location}: {e}")),
+                },
+                Err(error) => return failed(error),
+            };
+        };
+        read_body(start, response, max_body_bytes).await
+    }
+
+    /// Where a redirect from `from` to `location` leads, if the host rules allow it.
+    ///
+    /// # Errors
+    /// The location is not a URL, or the rules refuse its host.
+    pub(crate) fn redirect_target(&self, from: &str, location: &str) -> Result<String, String> {
+        let next = reqwest::Url::parse(from)
+            .and_then(|from| from.join(location))
+            .map_err(|e| format!("bad redirect to {location}: {e}"))?;
+        self.policy
+            .check(next.as_str())
+            .map_err(|refused| format!("redirect refused: {refused}"))?;
+        Ok(next.into())
+    }
+}
+
+/// Reads a response's body to its end, failing past `max_body_bytes`.
+async fn read_body(
+    start: Instant,
+    mut response: reqwest::Response,
     max_body_bytes: u64,
 ) -> Outcome {
-    let start = Instant::now();
-    let mut response = match client.get(url).send().await {
-        Ok(response) => response,
-        Err(e) => return Outcome::failed(describe(&e), start.elapsed().as_secs_f64()),
-    };
     let status = response.status();
     let mut bytes = 0u64;
     let read_error = loop {
@@ -108,21 +187,23 @@ pub(crate) async fn fetch_async(
             Err(e) => break Some(format!("reading body: {}", describe(&e))),
         }
     };
-    finish(start, status, bytes, read_error)
+    finish(start, status.as_u16(), bytes, read_error)
 }
 
-fn finish(
+/// The outcome of a response with `status` whose body gave `bytes` (and `read_error`, if
+/// reading it failed): non-2xx statuses fail the unit.
+pub(crate) fn finish(
     start: Instant,
-    status: reqwest::StatusCode,
+    status: u16,
     bytes: u64,
     read_error: Option<String>,
 ) -> Outcome {
     let error =
-        read_error.or_else(|| (!status.is_success()).then(|| format!("HTTP {}", status.as_u16())));
+        read_error.or_else(|| (!(200..300).contains(&status)).then(|| format!("HTTP {status}")));
     Outcome {
         ok: error.is_none(),
         duration_s: start.elapsed().as_secs_f64(),
-        status: u32::from(status.as_u16()),
+        status: u32::from(status),
         bytes,
         error: error.unwrap_or_default(),
         ..Outcome::default()
@@ -130,7 +211,7 @@ fn finish(
 }
 
 /// The error with its causes, which reqwest keeps in the source chain.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -191,7 +272,7 @@ const CANCEL_POLL: Duration = Duration::from_millis(20);
 /// client, but a cancelled shard abandons the request within [`CANCEL_POLL`].
 #[derive(Debug, Clone)]
 pub(crate) struct BlockingClient {
-    client: reqwest::Client,
+    client: Fetcher,
     handle: tokio::runtime::Handle,
 }
 
@@ -203,7 +284,7 @@ impl BlockingClient {
         let client = self.client.clone();
         let url = url.to_string();
         let task = self.handle.spawn(async move {
-            let _ = sender.send(fetch_async(&client, &url, max_body_bytes).await);
+            let _ = sender.send(client.fetch(&url, max_body_bytes).await);
         });
         loop {
             match receiver.recv_timeout(CANCEL_POLL) {
@@ -230,6 +311,28 @@ mod tests {
         let io = IoRuntime::new(1).unwrap();
         let client = io.client(http).unwrap();
         client.fetch(url, 1024, &AtomicBool::new(false))
+    }
+
+    /// The same request through the async strategies' lane.
+    fn lane_fetch(http: &HttpConfig, url: &str) -> Outcome {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let fetcher = async_client(http).unwrap();
+            super::super::lane::Lane::default()
+                .fetch(&fetcher, url, 1024)
+                .await
+        })
+    }
+
+    /// Both clients a worker fetches with.
+    fn both_paths(http: &HttpConfig, url: &str) -> [(&'static str, Outcome); 2] {
+        [
+            ("blocking", blocking_fetch(http, url)),
+            ("lane", lane_fetch(http, url)),
+        ]
     }
 
     #[test]
@@ -279,7 +382,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten().take(4) {
+            for stream in listener.incoming().flatten().take(8) {
                 let mut stream = stream;
                 let mut buffer = [0u8; 1024];
                 let _ = std::io::Read::read(&mut stream, &mut buffer);
@@ -305,14 +408,19 @@ mod tests {
             timeout: Duration::from_secs(5),
             policy: Arc::new(policy),
         };
-        let outcome = blocking_fetch(&http, &url);
-        assert!(!outcome.ok);
-        assert!(
-            outcome.error.contains("redirect refused"),
-            "{}",
-            outcome.error
-        );
-        assert!(outcome.error.contains("denied"), "{}", outcome.error);
+        for (path, outcome) in both_paths(&http, &url) {
+            assert!(!outcome.ok, "{path}");
+            assert!(
+                outcome.error.contains("redirect refused"),
+                "{path}: {}",
+                outcome.error
+            );
+            assert!(
+                outcome.error.contains("denied"),
+                "{path}: {}",
+                outcome.error
+            );
+        }
     }
 
     #[test]
@@ -321,7 +429,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
-            for stream in listener.incoming().flatten().take(4) {
+            for stream in listener.incoming().flatten().take(8) {
                 let mut stream = stream;
                 let mut buffer = [0u8; 1024];
                 let _ = std::io::Read::read(&mut stream, &mut buffer);
@@ -336,8 +444,9 @@ mod tests {
             timeout: Duration::from_secs(5),
             policy: Arc::new(HostPolicy::default()),
         };
-        let outcome = blocking_fetch(&open, &url);
-        assert!(outcome.ok, "{outcome:?}");
+        for (path, outcome) in both_paths(&open, &url) {
+            assert!(outcome.ok, "{path}: {outcome:?}");
+        }
         let denied = HttpConfig {
             policy: Arc::new(HostPolicy {
                 deny_private: true,
@@ -345,12 +454,13 @@ mod tests {
             }),
             ..open.clone()
         };
-        let outcome = blocking_fetch(&denied, &url);
-        assert!(!outcome.ok);
-        assert!(
-            outcome.error.contains("private or loopback"),
-            "{}",
-            outcome.error
-        );
+        for (path, outcome) in both_paths(&denied, &url) {
+            assert!(!outcome.ok, "{path}");
+            assert!(
+                outcome.error.contains("private or loopback"),
+                "{path}: {}",
+                outcome.error
+            );
+        }
     }
 }

@@ -4,13 +4,18 @@
 //! - `pool`: the strategies (sequential, threads, rayon, async and the teaching variants),
 //!   generic over the unit being run.
 //! - `fetch`: GET a URL with a blocking or an async client, under a timeout and a body cap.
+//! - `lane`: the async strategies' plain-HTTP path, each task with its own connections.
 //! - `cpu`: the cancellable sum-of-squares unit and process CPU time.
+//! - `resources`: what a slot keeps between shards (runtimes, clients, warm connections).
 
 mod cpu;
 mod fetch;
+mod lane;
 mod pool;
+mod resources;
 
 pub use cpu::process_cpu_seconds;
+pub use resources::SlotResources;
 
 use concur_core::policy::HostPolicy;
 use concur_core::protocol::ShardTiming;
@@ -88,14 +93,15 @@ pub fn run_shard(
     work: &Units,
     strategy: Strategy,
     concurrency: u32,
-    max_threads: u32,
+    resources: &mut SlotResources,
     cancel: &Arc<AtomicBool>,
     emit: &(dyn Fn(u32, Outcome) + Sync),
 ) -> ShardTiming {
+    let max_threads = resources.max_threads;
     let effective = effective_concurrency(strategy, concurrency, work.len(), max_threads);
     let cpu_before = process_cpu_seconds();
     let start = Instant::now();
-    let error = pool::run(work, strategy, effective, max_threads, cancel, emit).err();
+    let error = pool::run(work, strategy, effective, resources, cancel, emit).err();
     ShardTiming {
         run_s: start.elapsed().as_secs_f64(),
         cpu_s: (process_cpu_seconds() - cpu_before).max(0.0),
@@ -138,7 +144,7 @@ mod tests {
             &work,
             Strategy::Rayon,
             2000,
-            DEFAULT_MAX_THREADS,
+            &mut SlotResources::new(DEFAULT_MAX_THREADS),
             &cancel,
             &emit,
         );

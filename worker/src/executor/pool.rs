@@ -9,12 +9,14 @@
 //! Blocking strategies fetch through [`BlockingClient`]s (one per thread), whose waits a
 //! cancelled shard interrupts: its threads are free within a moment, its connections closed.
 
-use super::Units;
 use super::cpu::sum_squares_unit;
-use super::fetch::{BlockingClient, IoRuntime, async_client, fetch_async};
+use super::fetch::BlockingClient;
+use super::resources::SlotResources;
+use super::{HttpConfig, Units};
 use concur_core::{Outcome, Strategy};
 use futures::StreamExt;
 use rayon::prelude::*;
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio_util::sync::CancellationToken;
@@ -30,27 +32,16 @@ pub(super) fn run(
     work: &Units,
     strategy: Strategy,
     n: u32,
-    max_threads: u32,
+    resources: &mut SlotResources,
     cancel: &Arc<AtomicBool>,
     emit: Emit<'_>,
 ) -> Result<(), String> {
-    // Blocking fetches need an I/O runtime; a few threads drive any number of connections.
-    let io = match (work, strategy) {
-        (Units::Fetch { .. }, Strategy::Async | Strategy::AsyncCpu) => None,
-        (Units::Fetch { .. }, _) => Some(IoRuntime::new(
-            (n as usize).min(crate::system::cores() as usize),
-        )?),
-        (Units::SumSquares(_), _) => None,
-    };
-    let io = io.as_ref();
     match strategy {
-        Strategy::Sequential => threads(work, 1, io, cancel, emit),
-        Strategy::Threads => threads(work, n, io, cancel, emit),
-        Strategy::Rayon => rayon_pool(work, n, io, cancel, emit),
+        Strategy::Sequential => threads(work, 1, resources, cancel, emit),
+        Strategy::Threads => threads(work, n, resources, cancel, emit),
+        Strategy::Rayon => rayon_pool(work, n, resources, cancel, emit),
         Strategy::Async | Strategy::AsyncBlocking | Strategy::AsyncCpu => {
-            // CPU units leave the loop for a blocking pool: bounded like any threads.
-            let pool = n.min(max_threads.max(1));
-            event_loop(work, strategy, n, pool, io, cancel, emit)
+            event_loop(work, strategy, n, resources, cancel, emit)
         }
     }
 }
@@ -76,11 +67,19 @@ fn blocking_unit(
     }
 }
 
-/// A blocking client of its own for one thread, when the work needs one.
-fn client_for(work: &Units, io: Option<&IoRuntime>) -> Result<Option<BlockingClient>, String> {
-    match (work, io) {
-        (Units::Fetch { http, .. }, Some(io)) => io.client(http).map(Some),
-        _ => Ok(None),
+/// A blocking client of its own for each of `n` threads, when the work needs them.
+fn clients_for(
+    work: &Units,
+    n: usize,
+    resources: &mut SlotResources,
+) -> Result<Vec<Option<BlockingClient>>, String> {
+    match work {
+        Units::Fetch { http, .. } => Ok(resources
+            .blocking_clients(http, n)?
+            .into_iter()
+            .map(Some)
+            .collect()),
+        Units::SumSquares(_) => Ok(vec![None; n]),
     }
 }
 
@@ -88,31 +87,32 @@ fn client_for(work: &Units, io: Option<&IoRuntime>) -> Result<Option<BlockingCli
 fn threads(
     work: &Units,
     n: u32,
-    io: Option<&IoRuntime>,
+    resources: &mut SlotResources,
     cancel: &AtomicBool,
     emit: Emit<'_>,
 ) -> Result<(), String> {
     let next = AtomicUsize::new(0);
     let threads = (n as usize).min(work.len()).max(1);
-    let worker = || -> Result<(), String> {
-        let client = client_for(work, io)?;
+    let clients = clients_for(work, threads, resources)?;
+    let worker = |client: Option<&BlockingClient>| -> Result<(), String> {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             if i >= work.len() || cancel.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            emit(i as u32, blocking_unit(work, i, client.as_ref(), cancel));
+            emit(i as u32, blocking_unit(work, i, client, cancel));
         }
     };
     if threads == 1 {
-        return worker();
+        return worker(clients[0].as_ref());
     }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
+        let handles: Vec<_> = clients
+            .iter()
+            .map(|client| {
                 std::thread::Builder::new()
                     .name("concur-unit".into())
-                    .spawn_scoped(scope, worker)
+                    .spawn_scoped(scope, || worker(client.as_ref()))
                     .map_err(|e| format!("cannot start thread: {e}"))
             })
             .collect::<Result<_, _>>()?;
@@ -123,23 +123,18 @@ fn threads(
     })
 }
 
-/// A rayon pool of N threads; each unit is its own task so slow units do not hold a batch.
+/// A rayon pool of N threads (kept by the slot between shards); each unit is its own task so
+/// slow units do not hold a batch.
 fn rayon_pool(
     work: &Units,
     n: u32,
-    io: Option<&IoRuntime>,
+    resources: &mut SlotResources,
     cancel: &AtomicBool,
     emit: Emit<'_>,
 ) -> Result<(), String> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(n as usize)
-        .thread_name(|i| format!("concur-rayon-{i}"))
-        .build()
-        .map_err(|e| format!("cannot build rayon pool: {e}"))?;
     // One blocking client per pool thread, made up front outside any async context.
-    let clients = (0..n)
-        .map(|_| client_for(work, io))
-        .collect::<Result<Vec<_>, _>>()?;
+    let clients = clients_for(work, n as usize, resources)?;
+    let pool = resources.rayon_pool(n)?;
     pool.install(|| {
         (0..work.len())
             .into_par_iter()
@@ -169,53 +164,36 @@ fn event_loop(
     work: &Units,
     strategy: Strategy,
     n: u32,
-    blocking_threads: u32,
-    io: Option<&IoRuntime>,
+    resources: &mut SlotResources,
     cancel: &Arc<AtomicBool>,
     emit: Emit<'_>,
 ) -> Result<(), String> {
+    if let (
+        Units::Fetch {
+            urls,
+            http,
+            max_body_bytes,
+        },
+        Strategy::Async | Strategy::AsyncCpu,
+    ) = (work, strategy)
+    {
+        return fetch_lanes(urls, http, *max_body_bytes, n, resources, cancel, emit);
+    }
     // The teaching variant's blocking client, made outside the event loop's runtime.
     let blocking = match strategy {
-        Strategy::AsyncBlocking => client_for(work, io)?,
+        Strategy::AsyncBlocking => clients_for(work, 1, resources)?.pop().flatten(),
         _ => None,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .max_blocking_threads(blocking_threads.max(1) as usize)
-        .build()
-        .map_err(|e| format!("cannot build async runtime: {e}"))?;
-    let result = runtime.block_on(async {
-        let client = match (work, strategy) {
-            (Units::Fetch { http, .. }, Strategy::Async | Strategy::AsyncCpu) => {
-                Some(async_client(http)?)
-            }
-            _ => None,
-        };
-        let token = CancellationToken::new();
-        let token = &token;
+    let runtime = resources.event_loop()?;
+    runtime.block_on(async {
         let units = futures::stream::iter(0..work.len()).for_each_concurrent(n as usize, |i| {
-            let client = client.as_ref();
             let blocking = blocking.as_ref();
             async move {
                 if cancel.load(Ordering::Relaxed) {
                     return;
                 }
-                let outcome = match (work, client) {
-                    (
-                        Units::Fetch {
-                            urls,
-                            max_body_bytes,
-                            ..
-                        },
-                        Some(client),
-                    ) => {
-                        // A cancelled shard abandons its in-flight requests too.
-                        tokio::select! {
-                            outcome = fetch_async(client, &urls[i], *max_body_bytes) => outcome,
-                            () = token.cancelled() => Outcome::failed("cancelled", 0.0),
-                        }
-                    }
-                    (Units::SumSquares(ranges), _) if strategy == Strategy::Async => {
+                let outcome = match work {
+                    Units::SumSquares(ranges) if strategy == Strategy::Async => {
                         // The right way: CPU work leaves the event loop.
                         let (lo, hi) = ranges[i];
                         let cancel = cancel.clone();
@@ -224,28 +202,73 @@ fn event_loop(
                             .unwrap_or_else(|e| Outcome::failed(e.to_string(), 0.0))
                     }
                     // The teaching variants: a blocking call on the event loop's only thread.
-                    (
-                        Units::Fetch {
-                            urls,
-                            max_body_bytes,
-                            ..
-                        },
-                        None,
-                    ) => match blocking {
+                    Units::Fetch {
+                        urls,
+                        max_body_bytes,
+                        ..
+                    } => match blocking {
                         Some(client) => client.fetch(&urls[i], *max_body_bytes, cancel),
                         None => Outcome::failed("no HTTP client", 0.0),
                     },
-                    (Units::SumSquares(_), _) => blocking_unit(work, i, None, cancel),
+                    Units::SumSquares(_) => blocking_unit(work, i, None, cancel),
                 };
                 emit(i as u32, outcome);
             }
         });
+        // Blocking units check the flag themselves; only the loop needs stopping here.
+        let token = CancellationToken::new();
         tokio::select! {
             () = units => {}
-            () = watch_cancel(cancel, token) => {}
+            () = watch_cancel(cancel, &token) => {}
         }
-        Ok::<(), String>(())
     });
-    drop(runtime);
-    result
+    Ok(())
+}
+
+/// The async fetch path: N lanes on the event loop, each taking the next URL when its last
+/// request ends and sending it on a connection of its own (see [`super::lane`]). The lanes'
+/// connections stay open for the slot's next shard unless this one was cancelled.
+fn fetch_lanes(
+    urls: &[String],
+    http: &HttpConfig,
+    max_body_bytes: u64,
+    n: u32,
+    resources: &mut SlotResources,
+    cancel: &Arc<AtomicBool>,
+    emit: Emit<'_>,
+) -> Result<(), String> {
+    let fetcher = resources.async_client(http)?;
+    let mut lanes = resources.take_lanes(http, n as usize);
+    let runtime = resources.event_loop()?;
+    let next = Cell::new(0usize);
+    runtime.block_on(async {
+        let token = CancellationToken::new();
+        let lanes_done = futures::future::join_all(lanes[..n as usize].iter_mut().map(|lane| {
+            let (next, token, fetcher) = (&next, &token, &fetcher);
+            async move {
+                loop {
+                    let i = next.get();
+                    if i >= urls.len() || cancel.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    next.set(i + 1);
+                    // A cancelled shard abandons its in-flight requests too.
+                    let outcome = tokio::select! {
+                        outcome = lane.fetch(fetcher, &urls[i], max_body_bytes) => outcome,
+                        () = token.cancelled() => Outcome::failed("cancelled", 0.0),
+                    };
+                    emit(i as u32, outcome);
+                }
+            }
+        }));
+        tokio::select! {
+            _ = lanes_done => {}
+            () = watch_cancel(cancel, &token) => {}
+        }
+    });
+    // Connections of a cancelled shard may be mid-response: close them rather than wait.
+    if !cancel.load(Ordering::Relaxed) {
+        resources.keep_lanes(http, lanes);
+    }
+    Ok(())
 }
