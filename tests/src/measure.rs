@@ -106,3 +106,34 @@ pub fn peak_of(mut command: Command) -> (u64, Duration, i32) {
     };
     (peak, start.elapsed(), code)
 }
+
+/// Starts `bin_dir`'s site simulator on a loopback port, answering at once with 100-byte
+/// bodies; returns it with its URL.
+pub fn site_simulator(bin_dir: &Path) -> (Proc, String) {
+    let mut command = Command::new(bin_dir.join("concur-cli"));
+    command.args([
+        "sites",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--latency",
+        "0ms",
+        "--bytes",
+        "100",
+    ]);
+    server(command)
+}
+
+/// A job client for `url` with no message size limits (benchmarks submit huge jobs).
+pub async fn job_client(
+    url: &str,
+) -> concur_proto::pb::job_service_client::JobServiceClient<tonic::transport::Channel> {
+    let channel = tonic::transport::Channel::from_shared(url.to_string())
+        .expect("URL")
+        .connect()
+        .await
+        .expect("connect");
+    concur_proto::pb::job_service_client::JobServiceClient::new(channel)
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX)
+}

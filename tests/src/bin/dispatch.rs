@@ -23,7 +23,7 @@
 use concur_proto::pb;
 use concur_proto::pb::job_service_client::JobServiceClient;
 use concur_proto::pb::worker_service_client::WorkerServiceClient;
-use concur_tests::measure::{Proc, mib, rss_kib, server};
+use concur_tests::measure::{Proc, job_client, mib, rss_kib, server, site_simulator};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -106,17 +106,6 @@ fn empty_shards(shards: u64) -> pb::JobSpec {
         shards: Some(shards as u32),
         ..pb::JobSpec::default()
     }
-}
-
-async fn job_client(url: &str) -> JobServiceClient<Channel> {
-    let channel = Channel::from_shared(url.to_string())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    JobServiceClient::new(channel)
-        .max_decoding_message_size(usize::MAX)
-        .max_encoding_message_size(usize::MAX)
 }
 
 async fn attached(client: &mut JobServiceClient<Channel>) -> usize {
@@ -257,20 +246,7 @@ fn fetch_against_wrk(
     runtime: &tokio::runtime::Runtime,
     client: &mut JobServiceClient<Channel>,
 ) {
-    let (_sites, sites) = server({
-        let mut c = Command::new(o.bin_dir.join("concur-cli"));
-        c.args([
-            "sites",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--latency",
-            "0ms",
-            "--bytes",
-            "100",
-        ]);
-        c
-    });
+    let (_sites, sites) = site_simulator(&o.bin_dir);
     let urls: Vec<String> = (0..o.shards).map(|i| format!("{sites}/i/{i}")).collect();
     let spec = pb::JobSpec {
         workload: Some(pb::job_spec::Workload::Fetch(pb::FetchSpec {

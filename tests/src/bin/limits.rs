@@ -13,7 +13,9 @@
 
 use concur_proto::pb;
 use concur_proto::pb::job_service_client::JobServiceClient;
-use concur_tests::measure::{Proc, dir_bytes, mib, peak_of, rss_kib, sample_peak, server};
+use concur_tests::measure::{
+    Proc, dir_bytes, job_client, mib, peak_of, rss_kib, sample_peak, server, site_simulator,
+};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,20 +112,7 @@ fn main() {
     let bin = |name: &str| o.bin_dir.join(name);
     let state = std::env::temp_dir().join(format!("concur-limits-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&state);
-    let (_sites, sites) = server({
-        let mut c = Command::new(bin("concur-cli"));
-        c.args([
-            "sites",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--latency",
-            "0ms",
-            "--bytes",
-            "100",
-        ]);
-        c
-    });
+    let (_sites, sites) = site_simulator(&o.bin_dir);
     let (coordinator, url) = server({
         let mut c = Command::new(bin("concur-coordinator"));
         c.args(["--listen", "127.0.0.1:0", "--heartbeat-timeout", "2s"])
@@ -144,18 +133,7 @@ fn main() {
         })
         .collect();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let connect = || {
-        runtime.block_on(async {
-            let channel = Channel::from_shared(url.clone())
-                .unwrap()
-                .connect()
-                .await
-                .unwrap();
-            JobServiceClient::new(channel)
-                .max_decoding_message_size(usize::MAX)
-                .max_encoding_message_size(usize::MAX)
-        })
-    };
+    let connect = || runtime.block_on(job_client(&url));
     let mut client = connect();
     while runtime
         .block_on(client.list_workers(pb::ListWorkersRequest {}))

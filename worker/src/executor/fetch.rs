@@ -313,25 +313,14 @@ mod tests {
         client.fetch(url, 1024, &AtomicBool::new(false))
     }
 
-    /// The same request through the async strategies' lane.
-    fn lane_fetch(http: &HttpConfig, url: &str) -> Outcome {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let fetcher = async_client(http).unwrap();
-            super::super::lane::Lane::default()
-                .fetch(&fetcher, url, 1024)
-                .await
-        })
-    }
-
     /// Both clients a worker fetches with.
     fn both_paths(http: &HttpConfig, url: &str) -> [(&'static str, Outcome); 2] {
         [
             ("blocking", blocking_fetch(http, url)),
-            ("lane", lane_fetch(http, url)),
+            (
+                "lane",
+                super::super::lane::tests::on_one_lane(http, &[url.to_string()], 1024).remove(0),
+            ),
         ]
     }
 

@@ -286,7 +286,7 @@ async fn read_body(response: Response<Incoming>, max_body: u64) -> (u64, Option<
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::executor::HttpConfig;
     use crate::executor::fetch::async_client;
@@ -349,8 +349,12 @@ mod tests {
         }
     }
 
-    /// Runs `fetches` in order on one lane, returning their outcomes.
-    fn on_one_lane(http: &HttpConfig, urls: &[String], max_body: u64) -> Vec<Outcome> {
+    /// Fetches `urls` in order on one lane, returning their outcomes.
+    pub(in crate::executor) fn on_one_lane(
+        http: &HttpConfig,
+        urls: &[String],
+        max_body: u64,
+    ) -> Vec<Outcome> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
