@@ -70,7 +70,7 @@ const fn row(
 pub(crate) const SCENARIOS: [Scenario; 12] = [
     row("io-sync", JobKind::Io, Processes::One, Strategy::Sequential, Concurrency::Fixed(1), Some(15.9), "one request after another"),
     row("io-threads", JobKind::Io, Processes::One, Strategy::Threads, Concurrency::Fixed(5), Some(3.86), "thread pool of 5, a client per thread"),
-    row("io-async", JobKind::Io, Processes::One, Strategy::Async, Concurrency::PerItem, Some(3.42), "event loop, one task per URL, shared client"),
+    row("io-async", JobKind::Io, Processes::One, Strategy::Async, Concurrency::PerItem, Some(3.42), "event loop, one task per URL, a connection each"),
     row("io-processes", JobKind::Io, Processes::PerCore, Strategy::Sequential, Concurrency::Fixed(1), Some(4.15), "one sequential process per core"),
     row("cpu-sync", JobKind::Cpu, Processes::One, Strategy::Sequential, Concurrency::Fixed(1), Some(9.24), "one n after another"),
     row("cpu-threads", JobKind::Cpu, Processes::One, Strategy::Threads, Concurrency::Fixed(5), Some(9.19), "thread pool of 5 (Python: the GIL serialises it)"),
