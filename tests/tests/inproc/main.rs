@@ -6,4 +6,5 @@
 mod harness;
 
 mod jobs;
+mod reflection;
 mod restart;
