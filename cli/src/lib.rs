@@ -102,10 +102,5 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
 fn init_tracing(cli: &Cli) {
     // The CLI's own logs stay quiet unless asked for: its output is the report.
     let default = if cli.global.debug { "debug" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    concur_core::logging::init(default, concur_core::logging::LogFormat::Text);
 }

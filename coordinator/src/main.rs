@@ -8,7 +8,7 @@ use concur_coordinator::settings::CoordinatorOpts;
 async fn main() -> anyhow::Result<()> {
     let opts = CoordinatorOpts::parse();
     concur_coordinator::memory::tune_allocator();
-    init_tracing(opts.debug);
+    concur_core::logging::init(if opts.debug { "debug" } else { "info" }, opts.log_format);
     let settings = opts.resolve()?;
     let config = &settings.config;
     let addresses: Vec<_> = tokio::net::lookup_host(&settings.listen)
@@ -49,14 +49,4 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
-}
-
-fn init_tracing(debug: bool) {
-    let default = if debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

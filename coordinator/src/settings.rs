@@ -98,6 +98,9 @@ pub struct CoordinatorOpts {
     /// Log at debug level (RUST_LOG overrides).
     #[arg(long)]
     pub debug: bool,
+    /// Log lines as `text` (colours only on a terminal) or `json` (one object per line).
+    #[arg(long, env = "CONCUR_LOG_FORMAT", default_value = "text")]
+    pub log_format: concur_core::logging::LogFormat,
 }
 
 /// What a config file may say.

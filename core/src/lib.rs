@@ -13,6 +13,7 @@
 //! - [`outcome`]: results of units and items.
 //! - [`token`]: what makes a usable shared-secret token.
 //! - [`report`]: the job report and its parallelism arithmetic.
+//! - [`logging`]: log output (text without escape codes off a terminal, or JSON lines).
 //! - [`fit`]: Amdahl and USL fits of measured speedups, medians and spreads.
 //! - [`error`]: why a job specification was refused.
 //! - [`config`]: reading config files, the same way in every binary.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod fit;
 pub mod ids;
 pub mod kernel;
+pub mod logging;
 pub mod outcome;
 pub mod plan;
 pub mod policy;

@@ -17,18 +17,15 @@ struct Cli {
     /// Log at debug level (RUST_LOG overrides).
     #[arg(long)]
     debug: bool,
+    /// Log lines as `text` (colours only on a terminal) or `json` (one object per line).
+    #[arg(long, env = "CONCUR_LOG_FORMAT", default_value = "text")]
+    log_format: concur_core::logging::LogFormat,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default = if cli.debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    concur_core::logging::init(if cli.debug { "debug" } else { "info" }, cli.log_format);
     let settings = match cli.worker.resolve() {
         Ok(settings) => settings,
         Err(e) => {

@@ -8,6 +8,7 @@ mod deploy;
 mod faults;
 mod hostile;
 mod local;
+mod logs;
 mod reports;
 mod restart;
 mod retention;
