@@ -19,7 +19,6 @@ use rayon::prelude::*;
 use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use tokio_util::sync::CancellationToken;
 
 type Emit<'a> = &'a (dyn Fn(u32, Outcome) + Sync);
 
@@ -150,13 +149,13 @@ fn rayon_pool(
     Ok(())
 }
 
-/// Cancels `token` once `cancel` is set. The flag is shared with blocking threads, so one task
-/// polls it for the whole event loop instead of every request doing so.
-async fn watch_cancel(cancel: &AtomicBool, token: &CancellationToken) {
+/// Returns once `cancel` is set. The flag is shared with blocking threads, so one task polls
+/// it for the whole event loop; whoever selects on this drops the shard's unfinished futures,
+/// which abandons their in-flight requests and closes those connections.
+async fn cancelled(cancel: &AtomicBool) {
     while !cancel.load(Ordering::Relaxed) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    token.cancel();
 }
 
 /// One single-threaded tokio runtime with at most N units in flight.
@@ -216,10 +215,9 @@ fn event_loop(
             }
         });
         // Blocking units check the flag themselves; only the loop needs stopping here.
-        let token = CancellationToken::new();
         tokio::select! {
             () = units => {}
-            () = watch_cancel(cancel, &token) => {}
+            () = cancelled(cancel) => {}
         }
     });
     Ok(())
@@ -242,9 +240,8 @@ fn fetch_lanes(
     let runtime = resources.event_loop()?;
     let next = Cell::new(0usize);
     runtime.block_on(async {
-        let token = CancellationToken::new();
         let lanes_done = futures::future::join_all(lanes[..n as usize].iter_mut().map(|lane| {
-            let (next, token, fetcher) = (&next, &token, &fetcher);
+            let (next, fetcher) = (&next, &fetcher);
             async move {
                 loop {
                     let i = next.get();
@@ -252,23 +249,83 @@ fn fetch_lanes(
                         return;
                     }
                     next.set(i + 1);
-                    // A cancelled shard abandons its in-flight requests too.
-                    let outcome = tokio::select! {
-                        outcome = lane.fetch(fetcher, &urls[i], max_body_bytes) => outcome,
-                        () = token.cancelled() => Outcome::failed("cancelled", 0.0),
-                    };
+                    let outcome = lane.fetch(fetcher, &urls[i], max_body_bytes).await;
                     emit(i as u32, outcome);
                 }
             }
         }));
         tokio::select! {
             _ = lanes_done => {}
-            () = watch_cancel(cancel, &token) => {}
+            // Drops every lane mid-request: a cancelled shard abandons its requests.
+            () = cancelled(cancel) => {}
         }
     });
-    // Connections of a cancelled shard may be mid-response: close them rather than wait.
     if !cancel.load(Ordering::Relaxed) {
         resources.keep_lanes(http, lanes);
+        return Ok(());
     }
+    // Connections of a cancelled shard may be mid-response: close them rather than wait.
+    // Their tasks live on the slot's event loop, which runs only inside `block_on`: drop the
+    // lanes, then let those tasks see it and release their sockets now, not at the next shard.
+    drop(lanes);
+    runtime.block_on(tokio::task::yield_now());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concur_core::policy::HostPolicy;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_cancelled_async_fetch_abandons_its_requests_and_closes_their_connections() {
+        // A server that accepts, reads the request and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (closed_sender, closed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buffer = [0u8; 1024];
+            let _ = std::io::Read::read(&mut stream, &mut buffer);
+            // Returns 0 once the client closed the connection.
+            let n = std::io::Read::read(&mut stream, &mut buffer).unwrap_or(0);
+            let _ = closed_sender.send(n);
+        });
+        let work = Units::Fetch {
+            urls: vec![format!("http://127.0.0.1:{port}/stall")],
+            http: HttpConfig {
+                timeout: Duration::from_secs(60),
+                policy: Arc::new(HostPolicy::default()),
+            },
+            max_body_bytes: 1024,
+        };
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            flag.store(true, Ordering::Relaxed);
+        });
+        let start = Instant::now();
+        let mut resources = SlotResources::new(8);
+        run(
+            &work,
+            Strategy::Async,
+            1,
+            &mut resources,
+            &cancel,
+            &|_, _| {},
+        )
+        .unwrap();
+        // Far below the 60 s request timeout it would otherwise wait out.
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        let read = closed
+            .recv_timeout(Duration::from_secs(5))
+            .expect("connection closed");
+        assert_eq!(read, 0);
+    }
 }
