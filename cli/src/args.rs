@@ -40,6 +40,10 @@ pub(crate) struct GlobalOpts {
     /// Log at debug level (RUST_LOG overrides).
     #[arg(long, global = true)]
     pub(crate) debug: bool,
+    /// Local mode (`submit`, `demo`, `compare` without --coordinator): serve the local
+    /// coordinator's web dashboard and /metrics on this loopback address (e.g. 127.0.0.1:8080).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub(crate) http_listen: Option<String>,
 }
 
 /// How results are printed.
@@ -181,6 +185,10 @@ pub(crate) struct RunOpts {
     /// With --wait (or in local mode): which items the report lists, as for `job --items`.
     #[arg(long, value_enum)]
     pub(crate) items: Option<ItemsShown>,
+    /// With --wait (or in local mode): also write the job's timeline as a Chrome Trace Event
+    /// file, as `job --trace` does.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) trace: Option<PathBuf>,
 }
 
 pub(crate) fn parse_strategy(text: &str) -> Result<Strategy, String> {
@@ -198,6 +206,10 @@ pub(crate) struct JobShowOpts {
     /// failures and a sample].
     #[arg(long, value_enum)]
     pub(crate) items: Option<ItemsShown>,
+    /// Also write the job's timeline as a Chrome Trace Event file (open it in
+    /// ui.perfetto.dev or chrome://tracing): a process per worker, a thread per slot and lane.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) trace: Option<PathBuf>,
 }
 
 /// Which of a job's items a report lists.

@@ -28,11 +28,15 @@ async fn connect(global: &GlobalOpts) -> Result<Client, CliError> {
 pub(crate) async fn job(global: &GlobalOpts, opts: JobShowOpts) -> Result<Exit, CliError> {
     let address = address(global)?;
     let mut client = client::connect(address).await?;
-    if opts.wait {
-        watch::wait_and_report(address, &mut client, opts.job_id, global.output, opts.items).await
+    let exit = if opts.wait {
+        watch::wait_and_report(address, &mut client, opts.job_id, global.output, opts.items).await?
     } else {
-        report::print(&mut client, opts.job_id, global.output, opts.items).await
+        report::print(&mut client, opts.job_id, global.output, opts.items).await?
+    };
+    if let Some(path) = &opts.trace {
+        crate::trace::write_and_tell(&mut client, opts.job_id, path).await?;
     }
+    Ok(exit)
 }
 
 /// `concur-cli jobs [--state S,…] [--limit N]`.

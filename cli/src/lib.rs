@@ -25,6 +25,7 @@ mod runner;
 mod sites;
 mod stdout;
 mod submit;
+mod trace;
 mod watch;
 
 use args::{Cli, Command, SitesCommand};
@@ -64,6 +65,9 @@ pub fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
     let global = cli.global;
     client::configure(global.token.clone(), global.tls_ca.as_deref())?;
+    if let Some(addr) = &global.http_listen {
+        local::serve_dashboard_on(addr).await?;
+    }
     match cli.command {
         Command::Submit(opts) => submit::run(&global, opts.workload).await,
         Command::Job(opts) => inspect::job(&global, opts).await,

@@ -6,6 +6,7 @@
 //! parent dies (`PR_SET_PDEATHSIG`), so not even a SIGKILL of the CLI leaves workers behind.
 
 use crate::client::{self, Client};
+use crate::exit::CliError;
 use anyhow::Context;
 use concur_coordinator::CoordinatorConfig;
 use concur_proto::pb;
@@ -16,6 +17,45 @@ use tokio::sync::oneshot;
 
 /// Workers that have not attached within this time make local mode give up.
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where local clusters serve the dashboard (`--http-listen`), once checked.
+static DASHBOARD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Local clusters started from now on serve the dashboard on `addr`, a loopback address (the
+/// local coordinator has no token).
+///
+/// # Errors
+/// `addr` is not an address, or not a loopback one.
+pub(crate) async fn serve_dashboard_on(addr: &str) -> Result<(), CliError> {
+    let resolved: Vec<_> = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| CliError::Input(format!("--http-listen {addr}: not an address ({e})")))?
+        .collect();
+    if resolved.is_empty() || !resolved.iter().all(|a| a.ip().is_loopback()) {
+        return Err(CliError::Input(format!(
+            "--http-listen {addr}: local mode serves the dashboard on loopback only (e.g. 127.0.0.1:8080); for other hosts run concur-coordinator --http-listen with --token-file"
+        )));
+    }
+    let _ = DASHBOARD.set(addr.to_string());
+    Ok(())
+}
+
+/// Binds the dashboard's address; the previous cluster's dashboard (e.g. the last `compare`
+/// cell's) may hold it a moment longer while it stops.
+async fn bind_dashboard(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match concur_coordinator::listen::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot serve the dashboard on {addr}"));
+            }
+        }
+    }
+}
 
 /// A running local cluster.
 #[derive(Debug)]
@@ -40,14 +80,21 @@ impl LocalCluster {
             .await
             .context("cannot bind a loopback port for the local coordinator")?;
         let url = format!("http://{}", listener.local_addr()?);
+        let mut coordinator = concur_coordinator::Coordinator::open(CoordinatorConfig::default())?;
+        if let Some(addr) = DASHBOARD.get() {
+            let http = bind_dashboard(addr).await?;
+            eprintln!(
+                "dashboard: http://{}/ (live while the local cluster runs)",
+                http.local_addr()?
+            );
+            coordinator = coordinator.with_http(http);
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            if let Err(e) =
-                concur_coordinator::run(listener, CoordinatorConfig::default(), shutdown).await
-            {
+            if let Err(e) = coordinator.serve(listener, shutdown).await {
                 tracing::error!(cause = %e, "local coordinator failed");
             }
         });

@@ -17,20 +17,29 @@ pub(crate) async fn run(global: &GlobalOpts, workload: WorkloadArgs) -> Result<E
     let (spec, run) = build_spec(workload)?;
     match &global.coordinator {
         Some(address) => {
+            if run.trace.is_some() && !run.wait {
+                return Err(CliError::Input(
+                    "--trace needs --wait (or use `concur-cli job ID --trace FILE` later)".into(),
+                ));
+            }
             let mut client = client::connect(address).await?;
             let accepted = submit(&mut client, &spec).await?;
             if !run.wait {
                 output::print_submitted(global.output, &accepted);
                 return Ok(Exit::Success);
             }
-            watch::wait_and_report(
+            let exit = watch::wait_and_report(
                 address,
                 &mut client,
                 accepted.job_id,
                 global.output,
                 run.items,
             )
-            .await
+            .await?;
+            if let Some(path) = &run.trace {
+                crate::trace::write_and_tell(&mut client, accepted.job_id, path).await?;
+            }
+            Ok(exit)
         }
         None => {
             let workers = run
@@ -56,6 +65,14 @@ pub(crate) async fn run(global: &GlobalOpts, workload: WorkloadArgs) -> Result<E
                 None,
             )
             .await;
+            let result = match (&run.trace, result) {
+                (Some(path), Ok(exit)) => {
+                    crate::trace::write_and_tell(&mut client, accepted.job_id, path)
+                        .await
+                        .map(|()| exit)
+                }
+                (_, result) => result,
+            };
             cluster.shutdown();
             result
         }

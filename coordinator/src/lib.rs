@@ -13,8 +13,10 @@
 //!   by the binary, local mode and tests.
 
 pub mod auth;
+pub mod http;
 pub mod listen;
 pub mod memory;
+pub mod metrics;
 pub mod scheduler;
 pub mod server;
 pub mod service;

@@ -23,8 +23,28 @@ async fn main() -> anyhow::Result<()> {
             settings.listen
         );
     }
+    if let Some(http) = &settings.http_listen {
+        let addresses: Vec<_> = tokio::net::lookup_host(http)
+            .await
+            .with_context(|| format!("cannot serve the dashboard on {http}: not an address"))?
+            .collect();
+        let loopback = !addresses.is_empty() && addresses.iter().all(|a| a.ip().is_loopback());
+        if !loopback && config.client_token.is_none() && !settings.insecure {
+            anyhow::bail!(
+                "refusing to serve the dashboard on {http} without a token: set --token-file (the browser then opens http://{http}/?token=TOKEN once), or pass --insecure on a network you trust"
+            );
+        }
+    }
     // State first: a bad state directory fails before anything says it is listening.
-    let coordinator = concur_coordinator::Coordinator::open(settings.config.clone())?;
+    let mut coordinator = concur_coordinator::Coordinator::open(settings.config.clone())?;
+    let mut dashboard = None;
+    if let Some(http) = &settings.http_listen {
+        let listener = concur_coordinator::listen::bind(http)
+            .await
+            .with_context(|| format!("cannot serve the dashboard on {http}"))?;
+        dashboard = Some(listener.local_addr()?);
+        coordinator = coordinator.with_http(listener);
+    }
     let listener = concur_coordinator::listen::bind(&settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -38,6 +58,9 @@ async fn main() -> anyhow::Result<()> {
         "concur-coordinator listening on {scheme}://{}",
         listener.local_addr()?
     );
+    if let Some(addr) = dashboard {
+        println!("concur-coordinator dashboard on http://{addr}/ (metrics at /metrics)");
+    }
     coordinator.serve(listener, shutdown_signal()).await
 }
 

@@ -97,6 +97,7 @@ impl Default for CoordinatorConfig {
 #[derive(Debug)]
 pub struct Coordinator {
     shared: Arc<Shared>,
+    http: Option<TcpListener>,
 }
 
 fn unix_ms() -> u64 {
@@ -174,7 +175,14 @@ impl Coordinator {
                 outbox.job_changed(record.job_id);
             }
         });
-        Ok(Self { shared })
+        Ok(Self { shared, http: None })
+    }
+
+    /// Also serves the dashboard, its API and `/metrics` on `listener` (see [`crate::http`]).
+    #[must_use]
+    pub fn with_http(mut self, listener: TcpListener) -> Self {
+        self.http = Some(listener);
+        self
     }
 
     /// Serves on `listener` until `shutdown` completes, then stores what is left to store.
@@ -187,7 +195,18 @@ impl Coordinator {
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let shared = self.shared;
+        let dashboard = self.http.map(|http| {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::http::serve(shared, http, std::future::pending()).await {
+                    tracing::error!(cause = %e, "the dashboard's listener failed");
+                }
+            })
+        });
         let result = serve(shared.clone(), listener, shutdown).await;
+        if let Some(dashboard) = dashboard {
+            dashboard.abort();
+        }
         shared.shutdown();
         shared.writer.stop();
         result

@@ -31,6 +31,11 @@ pub struct CoordinatorOpts {
     /// Address to listen on (port 0 picks a free port; the bound address is printed) [default: 127.0.0.1:7070].
     #[arg(long, env = "CONCUR_LISTEN")]
     pub listen: Option<String>,
+    /// Serve the web dashboard, its JSON API and Prometheus /metrics on this address (plain
+    /// HTTP; beyond loopback only with --token-file, whose token the browser presents once as
+    /// ?token=).
+    #[arg(long, env = "CONCUR_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<String>,
     /// A worker silent for this long is declared lost and its shards re-queued [default: 5s].
     #[arg(long, value_parser = humantime::parse_duration)]
     pub heartbeat_timeout: Option<Duration>,
@@ -108,6 +113,7 @@ pub struct CoordinatorOpts {
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     listen: Option<String>,
+    http_listen: Option<String>,
     #[serde(default, deserialize_with = "config::duration")]
     heartbeat_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "config::duration")]
@@ -143,6 +149,8 @@ pub struct Settings {
     pub listen: String,
     /// Listening beyond loopback without tokens was explicitly allowed.
     pub insecure: bool,
+    /// Where the dashboard and /metrics are served, if anywhere.
+    pub http_listen: Option<String>,
     /// The coordinator's configuration.
     pub config: CoordinatorConfig,
 }
@@ -246,6 +254,7 @@ impl CoordinatorOpts {
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             insecure: self.insecure || file.insecure.unwrap_or(false),
+            http_listen: self.http_listen.or(file.http_listen),
             config: CoordinatorConfig {
                 scheduler: SchedulerConfig {
                     limits,

@@ -20,6 +20,13 @@ pub struct Outcome {
     pub bytes: u64,
     /// Why it failed; empty when ok.
     pub error: String,
+    /// Worker clock: when it started, in seconds after its shard started (the earliest part's,
+    /// for an item).
+    #[serde(default)]
+    pub start_s: f64,
+    /// The thread or task (0-based, within its shard) that ran it (the first part's).
+    #[serde(default)]
+    pub lane: u32,
 }
 
 /// A unit's outcome, as workers report it.
@@ -50,6 +57,7 @@ impl Outcome {
         // Untrusted worker input: never let it overflow.
         self.bytes = self.bytes.saturating_add(part.bytes);
         self.status = self.status.max(part.status);
+        self.start_s = self.start_s.min(part.start_s);
         if self.error.is_empty() {
             self.error.clone_from(&part.error);
         }

@@ -125,4 +125,11 @@ pub struct ShardTiming {
     pub concurrency: u32,
     /// Set when the shard could not run; its units without results fail with it.
     pub error: String,
+    /// From the assignment's receipt to the shard's start (its wait in the prefetch queue).
+    pub started_after_s: f64,
+    /// From the assignment's receipt to the sending of its end; 0 from workers that do not
+    /// say (the first releases).
+    pub sent_after_s: f64,
+    /// The worker slot (0-based) that ran it.
+    pub slot: u32,
 }

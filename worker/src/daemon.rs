@@ -15,6 +15,7 @@ use crate::session::{Session, SessionEnd};
 use crate::settings::WorkerSettings;
 use crate::slots::Slots;
 use crate::system;
+use anyhow::Context;
 use rand::Rng;
 use std::future::Future;
 use std::time::Duration;
@@ -38,6 +39,20 @@ pub async fn run(
     let url = opts.coordinator.clone();
     let endpoint = connect::endpoint(&opts)?;
     let token = BearerToken::new(opts.token.as_ref())?;
+    if let Some(addr) = &opts.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        let bound = listener.local_addr()?;
+        info!(addr = %bound, "serving Prometheus metrics at /metrics");
+        // Printed on stdout so scripts (and tests) learn an ephemeral port.
+        println!("concur-worker metrics on http://{bound}/metrics");
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(listener).await {
+                warn!(cause = %e, "the metrics listener failed");
+            }
+        });
+    }
     let (drain_sender, mut drain) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -80,6 +95,7 @@ pub async fn run(
             }
             Err(e) => {
                 failures += 1;
+                crate::metrics::global().attach_failed();
                 warn!(cause = %format!("{e:#}"), coordinator = %url, "attach failed");
                 if opts.max_attach_failures != 0 && failures >= opts.max_attach_failures {
                     return Err(e.context(format!("cannot attach to coordinator at {url}")));

@@ -8,11 +8,13 @@
 //! - [`daemon`]: the attach loop: one session after another, reconnecting with backoff.
 //! - `session`: one attach stream: register, take leases, heartbeat, drain.
 //! - `slots`: one thread per slot running queued shards; `reporter`: their results, batched.
+//! - [`metrics`]: Prometheus metrics on `--metrics-listen`.
 //! - [`system`]: host facts (name, cores) and process limits.
 
 pub mod connect;
 pub mod daemon;
 pub mod executor;
+pub mod metrics;
 mod reporter;
 mod session;
 pub mod settings;

@@ -56,6 +56,7 @@ impl Reporter {
     /// Adds one unit's outcome; sends the batch when it is full or due. Called from any of the
     /// shard's threads; sending under the lock keeps batches in order.
     pub(crate) fn emit(&self, unit: u32, outcome: &Outcome) {
+        crate::metrics::global().unit(outcome.ok, outcome.bytes);
         let mut batch = self.batch.lock().unwrap_or_else(|p| p.into_inner());
         batch.results.push(unit_result(unit, outcome));
         if batch.results.len() >= RESULT_BATCH || batch.last_sent.elapsed() >= RESULT_FLUSH {

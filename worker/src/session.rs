@@ -98,6 +98,7 @@ fn task(
             .strategy
             .unwrap_or(concur_core::Strategy::Sequential),
         concurrency: assignment.concurrency,
+        received: std::time::Instant::now(),
         cancel,
         outbound: outbound.clone(),
         results_apart: false,
@@ -151,6 +152,7 @@ impl Session {
             other => anyhow::bail!("expected Registered, got {other:?}"),
         };
         info!(worker_id = registered.worker_id, "attached to coordinator");
+        crate::metrics::global().attached(true);
         // A first-release coordinator reads unit results only apart from a shard's end.
         let results_apart = registered.protocol < 2;
         let interval = Duration::from_millis(registered.heartbeat_interval_ms.clamp(100, 60_000));
@@ -212,6 +214,7 @@ impl Session {
                 }
             }
         };
+        crate::metrics::global().attached(false);
         // Drop policy: the coordinator re-queues these shards itself.
         for flag in self.leases.values() {
             flag.store(true, Ordering::Relaxed);

@@ -62,6 +62,10 @@ pub struct WorkerOpts {
     /// [default: 16].
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1024))]
     pub prefetch: Option<u32>,
+    /// Serve Prometheus /metrics on this address (e.g. 127.0.0.1:9101; plain HTTP, counts and
+    /// timings only).
+    #[arg(long, env = "CONCUR_WORKER_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,6 +83,7 @@ struct FileSettings {
     tls_key: Option<PathBuf>,
     max_threads: Option<u32>,
     prefetch: Option<u32>,
+    metrics_listen: Option<String>,
 }
 
 /// PEM material for TLS towards the coordinator.
@@ -120,6 +125,8 @@ pub struct WorkerSettings {
     pub max_threads: u32,
     /// Leases kept queued beside the running slots.
     pub prefetch: u32,
+    /// Where Prometheus /metrics is served, if anywhere.
+    pub metrics_listen: Option<String>,
 }
 
 fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
@@ -193,6 +200,7 @@ impl WorkerOpts {
                 .or(file.max_threads)
                 .unwrap_or(crate::executor::DEFAULT_MAX_THREADS),
             prefetch: self.prefetch.or(file.prefetch).unwrap_or(DEFAULT_PREFETCH),
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
         })
     }
 }

@@ -14,6 +14,7 @@ use concur_proto::pb;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -25,6 +26,9 @@ pub(crate) struct Task {
     pub(crate) work: Result<Units, String>,
     pub(crate) strategy: Strategy,
     pub(crate) concurrency: u32,
+    /// When the assignment arrived (this process's clock): the coordinator places the shard
+    /// on its own clock from the time between receipt, start and the end's sending.
+    pub(crate) received: Instant,
     /// Set when the lease is cancelled or revoked, or its session ends.
     pub(crate) cancel: Arc<AtomicBool>,
     /// The session's queue towards the coordinator.
@@ -58,7 +62,7 @@ impl Slots {
             let executions = executions.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("concur-slot-{index}"))
-                .spawn(move || slot(&queue, &executions, max_threads));
+                .spawn(move || slot(index, &queue, &executions, max_threads));
             if let Err(e) = spawned {
                 warn!(cause = %e, "cannot start a slot thread; running with fewer slots");
             }
@@ -69,11 +73,10 @@ impl Slots {
     /// Queues shards for the next free slots.
     pub(crate) fn push(&self, tasks: Vec<Task>) {
         let count = tasks.len();
-        self.queue
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(tasks);
+        let mut queue = self.queue.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        queue.extend(tasks);
+        crate::metrics::global().queued(queue.len());
+        drop(queue);
         if count == 1 {
             self.queue.ready.notify_one();
         } else if count > 1 {
@@ -101,6 +104,7 @@ fn next(queue: &Queue) -> Option<Task> {
             return None;
         }
         if let Some(task) = tasks.pop_front() {
+            crate::metrics::global().queued(tasks.len());
             return Some(task);
         }
         tasks = queue.ready.wait(tasks).unwrap_or_else(|p| p.into_inner());
@@ -108,7 +112,7 @@ fn next(queue: &Queue) -> Option<Task> {
 }
 
 /// One slot: runs queued shards one after another.
-fn slot(queue: &Queue, executions: &AtomicU32, max_threads: u32) {
+fn slot(index: u32, queue: &Queue, executions: &AtomicU32, max_threads: u32) {
     let mut resources = SlotResources::new(max_threads);
     while let Some(task) = next(queue) {
         if task.cancel.load(Ordering::Relaxed) {
@@ -120,6 +124,8 @@ fn slot(queue: &Queue, executions: &AtomicU32, max_threads: u32) {
             continue;
         }
         executions.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::global().shard_running(1, None);
+        let started_after_s = task.received.elapsed().as_secs_f64();
         let reporter = Reporter::new(task.lease, task.outbound.clone(), task.results_apart);
         let run = match &task.work {
             Ok(work) => run_shard(
@@ -136,6 +142,7 @@ fn slot(queue: &Queue, executions: &AtomicU32, max_threads: u32) {
             },
         };
         executions.fetch_sub(1, Ordering::Relaxed);
+        crate::metrics::global().shard_running(-1, Some(run.run_s));
         if task.cancel.load(Ordering::Relaxed) {
             // The coordinator no longer holds this lease; anything more would be discarded.
             continue;
@@ -151,6 +158,9 @@ fn slot(queue: &Queue, executions: &AtomicU32, max_threads: u32) {
             cpu_s: run.cpu_s,
             concurrency: run.concurrency,
             error: run.error,
+            started_after_s,
+            sent_after_s: task.received.elapsed().as_secs_f64(),
+            slot: index,
             ..pb::ShardFinished::default()
         });
     }
@@ -171,6 +181,7 @@ mod tests {
             work: Ok(Units::SumSquares(vec![(0, 10)])),
             strategy: Strategy::Sequential,
             concurrency: 1,
+            received: Instant::now(),
             cancel: Arc::new(AtomicBool::new(cancelled)),
             outbound: outbound.clone(),
             results_apart: false,

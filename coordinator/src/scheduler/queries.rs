@@ -38,6 +38,11 @@ impl Scheduler {
         self.jobs.contains_key(&job_id)
     }
 
+    /// Whether a worker is in the pool (attached and not declared lost).
+    pub fn has_worker(&self, worker: WorkerId) -> bool {
+        self.pool.contains(worker)
+    }
+
     /// Summaries of every job in memory (the unfinished ones and those finishing), by id.
     pub fn job_records(&self, now: Instant) -> Vec<JobRecord> {
         self.jobs.values().map(|job| job.record(now)).collect()
@@ -74,6 +79,12 @@ impl Scheduler {
                                 row.host.clone_from(&worker.info.host);
                                 row.pid = worker.info.pid;
                             }
+                            // A running shard's bar starts at its lease.
+                            row.queue_s = lease
+                                .leased_at
+                                .saturating_duration_since(job.submitted_at)
+                                .as_secs_f64();
+                            row.start_s = row.queue_s;
                         }
                         Phase::Done(ShardEnd::Cancelled) => {
                             row.error = Some("not run: its job was cancelled".into());

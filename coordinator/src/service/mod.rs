@@ -13,6 +13,7 @@ mod outbox;
 mod report;
 mod shared;
 
+pub(crate) use report::timeline;
 pub use shared::Shared;
 
 use crate::scheduler::SchedulerError;

@@ -29,6 +29,8 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 pub trait StoreEvents: Send + Sync + 'static {
     /// Every batch up to and including `seq` is stored.
     fn committed(&self, seq: u64);
+    /// One transaction took `seconds` (for the store write latency metric).
+    fn wrote(&self, _seconds: f64) {}
     /// The store started failing (with the cause) or works again (`None`).
     fn health_changed(&self, failing: Option<String>);
 }
@@ -259,7 +261,12 @@ impl Turn<'_> {
         let Some(seq) = self.pending_seq else {
             return true;
         };
-        match self.store.apply(&self.pending) {
+        let started = Instant::now();
+        let result = self.store.apply(&self.pending);
+        if let Some(events) = self.events.upgrade() {
+            events.wrote(started.elapsed().as_secs_f64());
+        }
+        match result {
             Ok(()) => {
                 self.pending.clear();
                 self.pending_seq = None;

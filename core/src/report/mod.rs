@@ -9,6 +9,8 @@
 //! - coordination overhead = job wall - longest shard run time
 //! - CPU utilisation = CPU time / run time
 
+pub mod anchor;
+
 use crate::Strategy;
 use crate::ids::{Attempt, JobId, ShardId, WorkerId};
 use serde::{Deserialize, Serialize};
@@ -99,6 +101,16 @@ pub struct ShardRow {
     pub queue_s: f64,
     /// Coordinator clock: lease to result.
     pub round_trip_s: f64,
+    /// Coordinator clock: when its execution started, in seconds after the job's submission
+    /// (anchored at the lease and the result's arrival; see [`anchor`]).
+    #[serde(default)]
+    pub start_s: f64,
+    /// How far `start_s` may be off either way.
+    #[serde(default)]
+    pub start_error_s: f64,
+    /// The worker slot (0-based) that ran it.
+    #[serde(default)]
+    pub slot: u32,
     /// Sum of the shard's unit durations.
     pub item_time_s: f64,
     /// In-process concurrency the worker used.

@@ -84,6 +84,9 @@ impl From<&ShardRow> for pb::ShardReport {
             done: row.done,
             error: row.error.clone().unwrap_or_default(),
             item_time_s: row.item_time_s,
+            start_s: row.start_s,
+            start_error_s: row.start_error_s,
+            slot: row.slot,
         }
     }
 }
@@ -106,6 +109,9 @@ impl From<&pb::ShardReport> for ShardRow {
             concurrency: s.concurrency,
             done: s.done,
             error: (!s.error.is_empty()).then(|| s.error.clone()),
+            start_s: sanitize_seconds(s.start_s),
+            start_error_s: sanitize_seconds(s.start_error_s),
+            slot: s.slot,
             ..ShardRow::default()
         }
         .with_figures()
@@ -113,7 +119,12 @@ impl From<&pb::ShardReport> for ShardRow {
 }
 
 /// The wire form of item `index` with its `input` and, once finished, its outcome.
-pub fn item_outcome(index: u64, input: String, outcome: Option<&Outcome>) -> pb::ItemOutcome {
+pub fn item_outcome(
+    index: u64,
+    shard_id: u32,
+    input: String,
+    outcome: Option<&Outcome>,
+) -> pb::ItemOutcome {
     match outcome {
         Some(outcome) => {
             let (value_hi, value_lo) = split_u128(outcome.value);
@@ -128,11 +139,15 @@ pub fn item_outcome(index: u64, input: String, outcome: Option<&Outcome>) -> pb:
                 error: outcome.error.clone(),
                 reported: true,
                 index,
+                shard_id,
+                start_s: outcome.start_s,
+                lane: outcome.lane,
             }
         }
         None => pb::ItemOutcome {
             input,
             index,
+            shard_id,
             ..pb::ItemOutcome::default()
         },
     }
@@ -199,7 +214,7 @@ mod tests {
 
     #[test]
     fn unfinished_items_are_neither_ok_nor_failed_values() {
-        let row = item_row(&item_outcome(2, "5".into(), None), false);
+        let row = item_row(&item_outcome(2, 0, "5".into(), None), false);
         assert!(!row.ok);
         assert_eq!(row.error.as_deref(), Some("not finished"));
         let done = Outcome {
@@ -207,7 +222,7 @@ mod tests {
             value: u128::MAX,
             ..Outcome::default()
         };
-        let row = item_row(&item_outcome(2, "5".into(), Some(&done)), false);
+        let row = item_row(&item_outcome(2, 0, "5".into(), Some(&done)), false);
         assert_eq!(row.value, Some(u128::MAX.to_string()));
     }
 }

@@ -155,6 +155,8 @@ impl From<&pb::UnitResult> for Outcome {
             status: result.status,
             bytes: result.bytes,
             error: result.error.clone(),
+            start_s: sanitize_seconds(result.start_s),
+            lane: result.lane,
         }
     }
 }
@@ -171,6 +173,8 @@ pub fn unit_result(unit: u32, outcome: &Outcome) -> pb::UnitResult {
         status: outcome.status,
         bytes: outcome.bytes,
         error: outcome.error.clone(),
+        start_s: outcome.start_s,
+        lane: outcome.lane,
     }
 }
 
@@ -182,6 +186,9 @@ impl From<pb::ShardFinished> for ShardTiming {
             cpu_s: sanitize_seconds(finished.cpu_s),
             concurrency: finished.concurrency,
             error: truncate(finished.error, 4096),
+            started_after_s: sanitize_seconds(finished.started_after_s),
+            sent_after_s: sanitize_seconds(finished.sent_after_s),
+            slot: finished.slot.min(1024),
         }
     }
 }

@@ -89,6 +89,7 @@ impl Worker {
             tls: None,
             max_threads: 64,
             prefetch: concur_worker::settings::DEFAULT_PREFETCH,
+            metrics_listen: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(concur_worker::run(settings, async move {

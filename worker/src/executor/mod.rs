@@ -101,12 +101,18 @@ pub fn run_shard(
     let effective = effective_concurrency(strategy, concurrency, work.len(), max_threads);
     let cpu_before = process_cpu_seconds();
     let start = Instant::now();
-    let error = pool::run(work, strategy, effective, resources, cancel, emit).err();
+    // A unit's start is its end less its own duration, both on this process's clock.
+    let timed = |unit: u32, mut outcome: Outcome| {
+        outcome.start_s = (start.elapsed().as_secs_f64() - outcome.duration_s).max(0.0);
+        emit(unit, outcome);
+    };
+    let error = pool::run(work, strategy, effective, resources, cancel, &timed).err();
     ShardTiming {
         run_s: start.elapsed().as_secs_f64(),
         cpu_s: (process_cpu_seconds() - cpu_before).max(0.0),
         concurrency: effective,
         error: error.unwrap_or_default(),
+        ..ShardTiming::default()
     }
 }
 

@@ -22,6 +22,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 type Emit<'a> = &'a (dyn Fn(u32, Outcome) + Sync);
 
+/// The outcome of a unit, marked with the thread or task (`lane`) that ran it.
+fn on_lane(mut outcome: Outcome, lane: usize) -> Outcome {
+    outcome.lane = lane as u32;
+    outcome
+}
+
 /// Runs the shard with `strategy` on `n` threads or tasks (`n` already capped by the caller
 /// to the units and the worker's thread limit).
 ///
@@ -93,25 +99,29 @@ fn threads(
     let next = AtomicUsize::new(0);
     let threads = (n as usize).min(work.len()).max(1);
     let clients = clients_for(work, threads, resources)?;
-    let worker = |client: Option<&BlockingClient>| -> Result<(), String> {
+    let worker = |lane: usize, client: Option<&BlockingClient>| -> Result<(), String> {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             if i >= work.len() || cancel.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            emit(i as u32, blocking_unit(work, i, client, cancel));
+            emit(
+                i as u32,
+                on_lane(blocking_unit(work, i, client, cancel), lane),
+            );
         }
     };
     if threads == 1 {
-        return worker(clients[0].as_ref());
+        return worker(0, clients[0].as_ref());
     }
     std::thread::scope(|scope| {
         let handles: Vec<_> = clients
             .iter()
-            .map(|client| {
+            .enumerate()
+            .map(|(lane, client)| {
                 std::thread::Builder::new()
                     .name("concur-unit".into())
-                    .spawn_scoped(scope, || worker(client.as_ref()))
+                    .spawn_scoped(scope, move || worker(lane, client.as_ref()))
                     .map_err(|e| format!("cannot start thread: {e}"))
             })
             .collect::<Result<_, _>>()?;
@@ -142,8 +152,12 @@ fn rayon_pool(
                 if cancel.load(Ordering::Relaxed) {
                     return;
                 }
-                let client = clients[rayon::current_thread_index().unwrap_or(0)].as_ref();
-                emit(i as u32, blocking_unit(work, i, client, cancel));
+                let lane = rayon::current_thread_index().unwrap_or(0);
+                let client = clients[lane].as_ref();
+                emit(
+                    i as u32,
+                    on_lane(blocking_unit(work, i, client, cancel), lane),
+                );
             });
     });
     Ok(())
@@ -184,13 +198,17 @@ fn event_loop(
         _ => None,
     };
     let runtime = resources.event_loop()?;
+    // Task numbers in use: a unit takes the lowest free one, so lanes read as N tasks.
+    let free_lanes = std::cell::RefCell::new((0..n as usize).rev().collect::<Vec<_>>());
     runtime.block_on(async {
         let units = futures::stream::iter(0..work.len()).for_each_concurrent(n as usize, |i| {
             let blocking = blocking.as_ref();
+            let free_lanes = &free_lanes;
             async move {
                 if cancel.load(Ordering::Relaxed) {
                     return;
                 }
+                let lane = free_lanes.borrow_mut().pop().unwrap_or(0);
                 let outcome = match work {
                     Units::SumSquares(ranges) if strategy == Strategy::Async => {
                         // The right way: CPU work leaves the event loop.
@@ -211,7 +229,8 @@ fn event_loop(
                     },
                     Units::SumSquares(_) => blocking_unit(work, i, None, cancel),
                 };
-                emit(i as u32, outcome);
+                free_lanes.borrow_mut().push(lane);
+                emit(i as u32, on_lane(outcome, lane));
             }
         });
         // Blocking units check the flag themselves; only the loop needs stopping here.
@@ -240,20 +259,22 @@ fn fetch_lanes(
     let runtime = resources.event_loop()?;
     let next = Cell::new(0usize);
     runtime.block_on(async {
-        let lanes_done = futures::future::join_all(lanes[..n as usize].iter_mut().map(|lane| {
-            let (next, fetcher) = (&next, &fetcher);
-            async move {
-                loop {
-                    let i = next.get();
-                    if i >= urls.len() || cancel.load(Ordering::Relaxed) {
-                        return;
+        let lanes_done = futures::future::join_all(lanes[..n as usize].iter_mut().enumerate().map(
+            |(index, lane)| {
+                let (next, fetcher) = (&next, &fetcher);
+                async move {
+                    loop {
+                        let i = next.get();
+                        if i >= urls.len() || cancel.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        next.set(i + 1);
+                        let outcome = lane.fetch(fetcher, &urls[i], max_body_bytes).await;
+                        emit(i as u32, on_lane(outcome, index));
                     }
-                    next.set(i + 1);
-                    let outcome = lane.fetch(fetcher, &urls[i], max_body_bytes).await;
-                    emit(i as u32, outcome);
                 }
-            }
-        }));
+            },
+        ));
         tokio::select! {
             _ = lanes_done => {}
             // Drops every lane mid-request: a cancelled shard abandons its requests.

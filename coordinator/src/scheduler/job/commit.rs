@@ -7,6 +7,7 @@ use crate::scheduler::shard::{Phase, ShardEnd};
 use crate::scheduler::tally::oks;
 use concur_core::protocol::{ShardTiming, WorkerInfo};
 use concur_core::report::ShardRow;
+use concur_core::report::anchor::anchor;
 use concur_core::{LeaseKey, Outcome, ShardId, WorkerId};
 use std::time::Instant;
 
@@ -65,6 +66,20 @@ impl Job {
             timing.error.as_str()
         };
         let outcomes = current.results.into_outcomes(plan.item_count, missing);
+        let queue_s = (current
+            .leased_at
+            .saturating_duration_since(self.submitted_at))
+        .as_secs_f64();
+        let round_trip_s = now
+            .saturating_duration_since(current.leased_at)
+            .as_secs_f64();
+        let placed = anchor(
+            queue_s,
+            round_trip_s,
+            timing.started_after_s,
+            timing.sent_after_s,
+            timing.run_s,
+        );
         let row = ShardRow {
             shard_id: lease.shard_id,
             worker_id,
@@ -74,13 +89,11 @@ impl Job {
             items: plan.item_count,
             run_s: timing.run_s,
             cpu_s: timing.cpu_s,
-            queue_s: (current
-                .leased_at
-                .saturating_duration_since(self.submitted_at))
-            .as_secs_f64(),
-            round_trip_s: now
-                .saturating_duration_since(current.leased_at)
-                .as_secs_f64(),
+            queue_s,
+            round_trip_s,
+            start_s: placed.start_s,
+            start_error_s: placed.error_s,
+            slot: timing.slot,
             item_time_s: outcomes.iter().map(|o| o.duration_s).sum(),
             concurrency: timing.concurrency,
             done: true,

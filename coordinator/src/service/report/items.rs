@@ -58,6 +58,8 @@ impl Inputs<'_> {
 /// An item assembled from its units (several for an item cut into parts).
 struct Pending {
     item: u64,
+    /// The shard of its first unit.
+    shard: u32,
     outcome: Option<Outcome>,
     finished: bool,
 }
@@ -121,7 +123,7 @@ pub(crate) fn stream_items(
                                 break;
                             };
                             for (u, outcome) in page {
-                                out.unit(first + u64::from(u), Some(outcome), true)?;
+                                out.unit(first + u64::from(u), index, Some(outcome), true)?;
                             }
                             unit = last + 1;
                             if !out.wants_more() {
@@ -135,7 +137,7 @@ pub(crate) fn stream_items(
                         }
                         let error = row.error.unwrap_or_default();
                         for item in first..first + units {
-                            out.unit(item, Some(Outcome::failed(error.clone(), 0.0)), true)?;
+                            out.unit(item, index, Some(Outcome::failed(error.clone(), 0.0)), true)?;
                         }
                     }
                     ShardStatus::Unfinished(_) => {
@@ -143,7 +145,7 @@ pub(crate) fn stream_items(
                             continue;
                         }
                         for item in first..first + units {
-                            out.unit(item, None, false)?;
+                            out.unit(item, index, None, false)?;
                         }
                     }
                 }
@@ -178,7 +180,13 @@ impl ItemSink<'_> {
     }
 
     /// One unit of `item`; units of one item arrive consecutively.
-    fn unit(&mut self, item: u64, outcome: Option<Outcome>, finished: bool) -> Result<(), Status> {
+    fn unit(
+        &mut self,
+        item: u64,
+        shard: u32,
+        outcome: Option<Outcome>,
+        finished: bool,
+    ) -> Result<(), Status> {
         match &mut self.pending {
             Some(pending) if pending.item == item => {
                 pending.finished &= finished;
@@ -193,6 +201,7 @@ impl ItemSink<'_> {
                 self.finish_pending()?;
                 self.pending = Some(Pending {
                     item,
+                    shard,
                     outcome,
                     finished,
                 });
@@ -218,8 +227,12 @@ impl ItemSink<'_> {
             return Ok(());
         }
         let input = self.inputs.get(pending.item)?;
-        self.chunk
-            .push(item_outcome(pending.item, input, outcome.as_ref()));
+        self.chunk.push(item_outcome(
+            pending.item,
+            pending.shard,
+            input,
+            outcome.as_ref(),
+        ));
         self.left -= 1;
         if self.chunk.len() >= MESSAGE_CHUNK {
             self.flush()?;

@@ -21,6 +21,7 @@ const SHARD_CHUNK: u32 = 512;
 const MESSAGE_CHUNK: usize = 1024;
 
 mod items;
+pub(crate) mod timeline;
 
 pub(crate) use items::stream_items;
 

@@ -9,6 +9,7 @@
 mod route;
 
 use super::outbox::Outbox;
+use crate::metrics::Metrics;
 use crate::scheduler::{PauseReason, Scheduler, SchedulerError};
 use crate::server::CoordinatorConfig;
 use crate::store::{StoreEvents, StoreRead, WriteOp, Writer};
@@ -69,6 +70,8 @@ pub struct Shared {
     pub(crate) config: CoordinatorConfig,
     pub(crate) writer: Writer,
     pub(crate) reader: Arc<dyn StoreRead>,
+    /// Counters updated as events are routed; gauges sampled when scraped.
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for dyn StoreRead {
@@ -93,6 +96,9 @@ pub(crate) struct State {
     committed_seq: u64,
     /// Set once shutdown began: streams closing then are not worker losses.
     shutting_down: bool,
+    /// When each batch not yet stored was handed to the writer (for the commit latency).
+    unstored: VecDeque<(u64, Instant)>,
+    metrics: Arc<Metrics>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -110,6 +116,7 @@ impl Shared {
         writer: Writer,
         reader: Arc<dyn StoreRead>,
     ) -> Self {
+        let metrics = Arc::new(Metrics::new());
         Self {
             state: Mutex::new(State {
                 scheduler,
@@ -120,10 +127,13 @@ impl Shared {
                 last_seq: 0,
                 committed_seq: 0,
                 shutting_down: false,
+                unstored: VecDeque::new(),
+                metrics: metrics.clone(),
             }),
             config,
             writer,
             reader,
+            metrics,
         }
     }
 
@@ -223,6 +233,9 @@ impl Shared {
         }
         let now = Instant::now();
         let mut outbox = Outbox::default();
+        if state.scheduler.has_worker(worker) {
+            self.metrics.worker_lost("disconnected");
+        }
         state.scheduler.on_worker_lost(worker, now, &mut outbox);
         state.route(outbox, now, &self.writer);
     }
@@ -267,6 +280,9 @@ impl Shared {
         let now = Instant::now();
         let mut outbox = Outbox::default();
         let lost = state.scheduler.on_tick(now, &mut outbox);
+        for _ in &lost {
+            self.metrics.worker_lost("silent");
+        }
         for worker in lost {
             warn!(worker_id = %worker, "worker silent past the heartbeat timeout: lost");
             if let Some(sender) = state.workers.remove(&worker) {
@@ -288,10 +304,20 @@ impl Shared {
 }
 
 impl StoreEvents for Shared {
+    fn wrote(&self, seconds: f64) {
+        self.metrics.store_wrote(seconds);
+    }
+
     fn committed(&self, seq: u64) {
         let evicted = {
             let mut state = self.lock();
             state.committed_seq = state.committed_seq.max(seq);
+            while let Some(&(batch, handed)) = state.unstored.front()
+                && batch <= seq
+            {
+                self.metrics.batch_committed(handed.elapsed().as_secs_f64());
+                state.unstored.pop_front();
+            }
             let evicted = state.release();
             let behind = state.last_seq - state.committed_seq;
             if behind < MAX_UNSTORED_BATCHES / 2

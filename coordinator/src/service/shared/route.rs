@@ -37,6 +37,7 @@ impl State {
             let mut after_records = Vec::new();
             if !outbox.persist.is_empty() {
                 self.last_seq += 1;
+                self.metrics.observe(&outbox.persist);
                 for op in &outbox.persist {
                     match op {
                         WriteOp::Persist(Persist::JobFinished { record }) => {
@@ -51,6 +52,8 @@ impl State {
                 if writer.write(self.last_seq, std::mem::take(&mut outbox.persist)) {
                     // Stored already (the in-memory store writes in place).
                     self.committed_seq = self.last_seq;
+                } else {
+                    self.unstored.push_back((self.last_seq, now));
                 }
             }
             let seq = self.last_seq;
@@ -72,6 +75,7 @@ impl State {
             for worker in stuck {
                 if self.workers.remove(&worker).is_some() {
                     info!(worker_id = %worker, "worker outbox full or closed: lost");
+                    self.metrics.worker_lost("stuck");
                     self.scheduler.on_worker_lost(worker, now, &mut outbox);
                 }
             }

@@ -2,7 +2,8 @@
 //! when opened, in one transaction, so an upgrade keeps every job and report.
 //!
 //! Version 1 (the first release) kept each job's whole spec and each shard's outcomes as JSON;
-//! version 2 keeps URLs in chunks, one row per item outcome and a summary per job.
+//! version 2 keeps URLs in chunks, one row per item outcome and a summary per job; version 3
+//! adds where each shard and unit ran on the job's timeline.
 
 use super::rows::corrupt;
 use super::schema::{self, VERSION};
@@ -21,6 +22,7 @@ pub(crate) fn to_current(conn: &Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     match version {
         VERSION => Ok(()),
+        2 => from_v2(conn),
         0 if has_table(conn, "jobs")? => from_v1(conn),
         0 => Ok(schema::create(conn)?),
         newer => Err(StoreError::Corrupt {
@@ -30,6 +32,18 @@ pub(crate) fn to_current(conn: &Connection) -> Result<()> {
             ),
         }),
     }
+}
+
+fn from_v2(conn: &Connection) -> Result<()> {
+    tracing::info!("migrating the state database from schema version 2 to {VERSION}");
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE; {} PRAGMA user_version = {VERSION}; COMMIT;",
+        schema::V2_TO_V3
+    ))
+    .inspect_err(|_| {
+        let _ = conn.execute_batch("ROLLBACK;");
+    })?;
+    Ok(())
 }
 
 fn has_table(conn: &Connection, name: &str) -> Result<bool> {

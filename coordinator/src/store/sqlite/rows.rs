@@ -14,10 +14,12 @@ pub(crate) const JOB_COLUMNS: &str = "id, state, workload, strategy, concurrency
 
 /// The columns [`stored_shard`] reads, in order.
 pub(crate) const SHARD_COLUMNS: &str = "shard_id, attempt, state, worker_id, host, pid, items, \
-    run_s, cpu_s, queue_s, round_trip_s, item_time_s, concurrency, error, units_ok, units_failed";
+    run_s, cpu_s, queue_s, round_trip_s, item_time_s, concurrency, error, units_ok, units_failed, \
+    start_s, start_error_s, slot";
 
 /// The columns [`outcome`] reads, in order.
-pub(crate) const RESULT_COLUMNS: &str = "unit, ok, duration_s, value, status, bytes, error";
+pub(crate) const RESULT_COLUMNS: &str =
+    "unit, ok, duration_s, value, status, bytes, error, start_s, lane";
 
 pub(crate) fn corrupt(job_id: JobId, what: &str, reason: impl ToString) -> StoreError {
     StoreError::Corrupt {
@@ -93,6 +95,9 @@ pub(crate) fn stored_shard(row: &Row<'_>) -> rusqlite::Result<StoredShard> {
                     concurrency: row.get(12)?,
                     done: true,
                     error: row.get(13)?,
+                    start_s: row.get(16)?,
+                    start_error_s: row.get(17)?,
+                    slot: row.get(18)?,
                     ..ShardRow::default()
                 },
                 units_ok: u64_of(row, 14)?,
@@ -133,6 +138,8 @@ pub(crate) fn outcome(row: &Row<'_>) -> rusqlite::Result<(u32, Outcome)> {
             status: row.get(4)?,
             bytes: u64_of(row, 5)?,
             error: row.get::<_, Option<String>>(6)?.unwrap_or_default(),
+            start_s: row.get(7)?,
+            lane: row.get(8)?,
         },
     ))
 }

@@ -1,10 +1,11 @@
-//! The SQLite schema (version 2) and the pragmas every connection runs with.
+//! The SQLite schema (version 3) and the pragmas every connection runs with.
 
 use rusqlite::Connection;
 
 /// The schema version this build writes (`PRAGMA user_version`). Version 1 was the first
-/// release's (jobs with their whole spec and items in JSON); it is migrated on open.
-pub(crate) const VERSION: i64 = 2;
+/// release's (jobs with their whole spec and items in JSON); version 2 had no timeline
+/// placement (shard start, slot; unit start, lane). Older versions are migrated on open.
+pub(crate) const VERSION: i64 = 3;
 
 /// Tables and indexes. Items live in `results`, one row per committed unit, never in memory
 /// once their shard is stored; URLs in `urls`, a chunk of them per row.
@@ -62,6 +63,9 @@ CREATE TABLE shards (
     error TEXT,
     units_ok INTEGER NOT NULL DEFAULT 0,
     units_failed INTEGER NOT NULL DEFAULT 0,
+    start_s REAL NOT NULL DEFAULT 0,
+    start_error_s REAL NOT NULL DEFAULT 0,
+    slot INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (job_id, shard_id)
 ) WITHOUT ROWID;
 CREATE TABLE results (
@@ -74,11 +78,22 @@ CREATE TABLE results (
     status INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0,
     error TEXT,
+    start_s REAL NOT NULL DEFAULT 0,
+    lane INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (job_id, shard_id, unit)
 ) WITHOUT ROWID;
 CREATE TABLE doomed (
     job_id INTEGER PRIMARY KEY
 );
+";
+
+/// Brings a version-2 schema to version 3: the timeline's columns, zero for old rows.
+pub(crate) const V2_TO_V3: &str = "
+ALTER TABLE shards ADD COLUMN start_s REAL NOT NULL DEFAULT 0;
+ALTER TABLE shards ADD COLUMN start_error_s REAL NOT NULL DEFAULT 0;
+ALTER TABLE shards ADD COLUMN slot INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN start_s REAL NOT NULL DEFAULT 0;
+ALTER TABLE results ADD COLUMN lane INTEGER NOT NULL DEFAULT 0;
 ";
 
 /// Shard states in the `shards` table.

@@ -126,7 +126,8 @@ fn persist(tx: &Connection, event: &Persist) -> Result<()> {
             shard_row(tx, lease.job_id, row, SHARD_COMMITTED, ok, failed)?;
             let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO results (job_id, shard_id, unit, ok, duration_s, value, \
-                 status, bytes, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 status, bytes, error, start_s, lane) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+                 ?9, ?10, ?11)",
             )?;
             for (unit, o) in outcomes.iter().enumerate() {
                 insert.execute(params![
@@ -139,6 +140,8 @@ fn persist(tx: &Connection, event: &Persist) -> Result<()> {
                     o.status,
                     o.bytes.min(i64::MAX as u64) as i64,
                     (!o.error.is_empty()).then_some(o.error.as_str()),
+                    o.start_s,
+                    o.lane,
                 ])?;
             }
         }
@@ -173,8 +176,8 @@ fn shard_row(
     tx.prepare_cached(
         "INSERT OR REPLACE INTO shards (job_id, shard_id, attempt, state, worker_id, host, pid, \
          items, run_s, cpu_s, queue_s, round_trip_s, item_time_s, concurrency, error, units_ok, \
-         units_failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-         ?16, ?17)",
+         units_failed, start_s, start_error_s, slot) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+         ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?
     .execute(params![
         job_id.get() as i64,
@@ -194,6 +197,9 @@ fn shard_row(
         row.error,
         units_ok as i64,
         units_failed as i64,
+        row.start_s,
+        row.start_error_s,
+        row.slot,
     ])?;
     Ok(())
 }
