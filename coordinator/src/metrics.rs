@@ -39,9 +39,6 @@ fn outcome(outcome: &'static str) -> Outcome {
     Outcome { outcome }
 }
 
-/// The Content-Type of [`Metrics::render`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
 /// Every metric the coordinator exports.
 #[derive(Debug)]
 pub struct Metrics {

@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod jobs;
 pub mod lab;
 pub mod measure;
+pub mod web;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -104,7 +105,12 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 }
 
 /// Spawns `command` and reads its first stdout line (servers print their address there).
-pub fn spawn_server(mut command: Command) -> Proc {
+pub fn spawn_server(command: Command) -> Proc {
+    spawn_server_lines(command, 1)
+}
+
+/// Spawns `command` and reads its first `lines` stdout lines (joined into `first_line`).
+pub fn spawn_server_lines(mut command: Command, lines: usize) -> Proc {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -115,7 +121,9 @@ pub fn spawn_server(mut command: Command) -> Proc {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        let _ = reader.read_line(&mut line);
+        for _ in 0..lines {
+            let _ = reader.read_line(&mut line);
+        }
         let _ = sender.send(line);
         // Keep draining so the server never blocks on a full pipe.
         let _ = std::io::copy(&mut reader, &mut std::io::sink());
@@ -159,6 +167,23 @@ pub fn start_coordinator_at(listen: &str, extra: &[&str]) -> (Proc, String) {
     proc.scratch = scratch;
     let url = address_in(&proc.first_line);
     (proc, url)
+}
+
+/// An in-memory coordinator serving the dashboard too: (process, gRPC URL, dashboard URL).
+pub fn start_coordinator_with_dashboard(extra: &[&str]) -> (Proc, String, String) {
+    let mut command = Command::new(bin("concur-coordinator"));
+    command
+        .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .args(extra);
+    let proc = spawn_server_lines(command, 2);
+    let url = address_in(&proc.first_line);
+    let dashboard = proc
+        .first_line
+        .lines()
+        .find(|line| line.contains("dashboard on"))
+        .map(address_in)
+        .unwrap_or_else(|| panic!("no dashboard address in {:?}", proc.first_line));
+    (proc, url, dashboard.trim_end_matches('/').to_string())
 }
 
 /// A worker attached to `url`.

@@ -3,9 +3,10 @@
 //! atomics from the slot threads.
 
 use axum::Router;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use concur_core::exposition;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -153,15 +154,19 @@ pub fn global() -> &'static WorkerMetrics {
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
     let router = Router::new().route(
         "/metrics",
-        get(|| async {
-            (
-                [(
-                    header::CONTENT_TYPE,
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                )],
-                global().render(),
-            )
-                .into_response()
+        get(|headers: HeaderMap| async move {
+            let text = global().render();
+            let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+            // OpenMetrics for scrapers that ask for it (Prometheus does), classic otherwise.
+            if exposition::wants_openmetrics(accept) {
+                ([(header::CONTENT_TYPE, exposition::OPENMETRICS_TEXT)], text).into_response()
+            } else {
+                (
+                    [(header::CONTENT_TYPE, exposition::PROMETHEUS_TEXT)],
+                    exposition::to_prometheus_text(&text),
+                )
+                    .into_response()
+            }
         }),
     );
     axum::serve(listener, router).await

@@ -5,10 +5,11 @@ use super::Http;
 use crate::service::timeline::{self, Timeline, Window};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use concur_core::JobId;
+use concur_core::exposition;
 use concur_core::report::{JobRecord, JobState};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 /// How often the event stream sends a snapshot.
 const EVENT_INTERVAL: Duration = Duration::from_millis(1000);
 /// Jobs listed at most.
-const JOBS_LISTED: u32 = 50;
+pub(super) const JOBS_LISTED: u32 = 50;
 
 /// A failed answer: the status and the reason, as text.
 fn failure(status: tonic::Status) -> Response {
@@ -39,13 +40,28 @@ async fn blocking<T: Send + 'static>(
         .map_err(failure)
 }
 
-/// `/metrics`: counters as they stand, gauges sampled now.
-pub(super) async fn metrics(State(http): State<Http>) -> Response {
+/// `/metrics`: counters as they stand, gauges sampled now; OpenMetrics for scrapers that ask
+/// for it (Prometheus does), the classic text format otherwise.
+pub(super) async fn metrics(State(http): State<Http>, headers: HeaderMap) -> Response {
     let started = Instant::now();
     http.shared
         .read(|scheduler, now| http.shared.metrics.sample(scheduler, now));
     let text = http.shared.metrics.render(started.elapsed().as_secs_f64());
-    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
+    exposition_response(&headers, text)
+}
+
+/// `text` (OpenMetrics) in the format the scraper asked for.
+fn exposition_response(headers: &HeaderMap, text: String) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    if exposition::wants_openmetrics(accept) {
+        ([(header::CONTENT_TYPE, exposition::OPENMETRICS_TEXT)], text).into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, exposition::PROMETHEUS_TEXT)],
+            exposition::to_prometheus_text(&text),
+        )
+            .into_response()
+    }
 }
 
 /// `/healthz`: whether the coordinator accepts new work.
@@ -84,7 +100,7 @@ pub(super) struct ClusterJson {
     refusing: Option<String>,
 }
 
-fn cluster_view(http: &Http) -> ClusterJson {
+pub(super) fn cluster_view(http: &Http) -> ClusterJson {
     let workers: Vec<WorkerJson> = http.shared.read(|s, now| {
         s.list_workers(now)
             .into_iter()
@@ -157,7 +173,7 @@ impl From<JobRecord> for JobJson {
 }
 
 /// The most recent jobs, with the in-memory (current) records of unfinished ones.
-fn jobs_view(http: &Http, limit: u32) -> Result<Vec<JobJson>, tonic::Status> {
+pub(super) fn jobs_view(http: &Http, limit: u32) -> Result<Vec<JobJson>, tonic::Status> {
     let (mut jobs, _) = http
         .shared
         .reader
@@ -212,11 +228,31 @@ pub(super) struct WindowQuery {
     to: Option<f64>,
 }
 
+/// A timeline with its job's summary.
 #[derive(Debug, Serialize)]
-struct TimelineJson {
+pub(super) struct TimelineJson {
     job: JobJson,
     #[serde(flatten)]
     timeline: Timeline,
+}
+
+/// A job's whole timeline with its summary.
+pub(super) fn timeline_view(
+    http: &Http,
+    id: u64,
+    window: Window,
+) -> Result<TimelineJson, tonic::Status> {
+    let record = record(http, JobId(id))?;
+    let now_s = if record.state == JobState::Pending {
+        0.0
+    } else {
+        record.wall_s
+    };
+    let timeline = timeline::job_timeline(&http.shared, JobId(id), now_s, window)?;
+    Ok(TimelineJson {
+        job: record.into(),
+        timeline,
+    })
 }
 
 /// `/api/jobs/{id}/timeline?from=&to=`: shard bars per process and slot.
@@ -225,29 +261,11 @@ pub(super) async fn timeline(
     Path(id): Path<u64>,
     Query(window): Query<WindowQuery>,
 ) -> Response {
-    let answer = blocking(move || {
-        let record = record(&http, JobId(id))?;
-        let now_s = if record.state == JobState::Pending {
-            0.0
-        } else {
-            record.wall_s
-        };
-        let timeline = timeline::job_timeline(
-            &http.shared,
-            JobId(id),
-            now_s,
-            Window {
-                from_s: window.from.filter(|f| f.is_finite()),
-                to_s: window.to.filter(|t| t.is_finite()),
-            },
-        )?;
-        Ok(TimelineJson {
-            job: record.into(),
-            timeline,
-        })
-    })
-    .await;
-    match answer {
+    let window = Window {
+        from_s: window.from.filter(|f| f.is_finite()),
+        to_s: window.to.filter(|t| t.is_finite()),
+    };
+    match blocking(move || timeline_view(&http, id, window)).await {
         Ok(timeline) => Json(timeline).into_response(),
         Err(response) => response,
     }
@@ -264,10 +282,11 @@ pub(super) async fn shard(
     }
 }
 
+/// The cluster and the recent jobs, as the event stream sends them.
 #[derive(Debug, Serialize)]
-struct Snapshot {
-    cluster: ClusterJson,
-    jobs: Vec<JobJson>,
+pub(super) struct Snapshot {
+    pub(super) cluster: ClusterJson,
+    pub(super) jobs: Vec<JobJson>,
 }
 
 /// `/api/events`: a snapshot of the cluster and jobs every second, as server-sent events.

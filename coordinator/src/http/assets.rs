@@ -4,20 +4,10 @@
 use axum::http::header;
 use axum::response::IntoResponse;
 
-const INDEX: &str = include_str!("assets/index.html");
+/// The page; `<!--INITIAL-->` marks where the first render's data goes.
+pub(super) const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/app.js");
 const STYLE: &str = include_str!("assets/app.css");
-
-/// `/`: the single page.
-pub(super) async fn index() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        INDEX,
-    )
-}
 
 /// `/app.js`.
 pub(super) async fn script() -> impl IntoResponse {

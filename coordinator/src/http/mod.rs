@@ -6,11 +6,13 @@
 //! Layout:
 //! - `access`: the token check (header, cookie, or `?token=` which sets the cookie).
 //! - `api`: JSON views of the cluster, jobs and timelines; `/metrics`; the event stream.
+//! - `pages`: `/` and `/jobs/{id}`, the page with its first render's data embedded.
 //! - `assets`: the dashboard's HTML, JS and CSS, embedded in the binary.
 
 mod access;
 mod api;
 mod assets;
+mod pages;
 
 use crate::auth::Token;
 use crate::service::Shared;
@@ -31,7 +33,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let token = shared.config.client_token.clone();
     let http = Http { shared, token };
     Router::new()
-        .route("/", get(assets::index))
+        .route("/", get(pages::overview))
+        .route("/jobs/{id}", get(pages::job))
         .route("/app.js", get(assets::script))
         .route("/app.css", get(assets::style))
         .route("/metrics", get(api::metrics))

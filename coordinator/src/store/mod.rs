@@ -19,6 +19,8 @@ pub mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_v2;
 
 use crate::scheduler::{Persist, StoredShard};
 use concur_core::report::{JobRecord, JobState};

@@ -11,7 +11,7 @@ use concur_core::workload::FetchSpec;
 use concur_core::{NumberSpec, Strategy, UrlList, Workload, kernel};
 use std::time::{Duration, Instant};
 
-fn temp_dir(name: &str) -> PathBuf {
+pub(super) fn temp_dir(name: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("concur-store-{name}-{}-{n}", std::process::id()));
@@ -19,7 +19,7 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn sum_spec(numbers: &str, shards: u32) -> JobSpec {
+pub(super) fn sum_spec(numbers: &str, shards: u32) -> JobSpec {
     JobSpec {
         workload: Workload::SumSquares(NumberSpec::parse(numbers).unwrap()),
         strategy: Strategy::Sequential,
@@ -32,7 +32,7 @@ fn sum_spec(numbers: &str, shards: u32) -> JobSpec {
 
 /// Runs a job through a scheduler, writing what it persists (and its submission) to `store`.
 /// Finishes `finish` of its shards; returns the job id.
-fn run_job(
+pub(super) fn run_job(
     store: &mut dyn StoreWrite,
     spec: JobSpec,
     slots: u32,
@@ -49,7 +49,7 @@ fn run_job(
     )
 }
 
-fn run_job_on(
+pub(super) fn run_job_on(
     s: &mut Scheduler,
     store: &mut dyn StoreWrite,
     spec: JobSpec,

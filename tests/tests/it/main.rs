@@ -3,6 +3,7 @@
 mod bounded;
 mod cluster;
 mod compare;
+mod dashboard;
 mod demo;
 mod deploy;
 mod faults;

@@ -1,6 +1,8 @@
 // concur dashboard: the cluster and jobs from a server-sent event stream, and a job's timeline
 // drawn as SVG (one lane group per worker process, one lane per slot; a shard's items on its
-// threads or tasks when clicked). No framework, no build step.
+// threads or tasks when clicked). No framework, no build step. The server embeds the data of
+// the first render in the page, so it draws before the page has loaded (and tools that read
+// the page once loaded, such as a headless browser, see it whole).
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -40,12 +42,12 @@ function renderOverview() {
     `<td>${fmtN(Math.round(j.items_per_s))}/s</td><td>${fmtS(j.eta_s)}</td><td>${fmtS(j.wall_s)}</td></tr>`
   ).join("") || `<tr><td colspan="9" class="muted">no jobs yet</td></tr>`;
   for (const row of document.querySelectorAll("tr.job")) {
-    row.onclick = () => { location.hash = "#/jobs/" + row.dataset.job; };
+    row.onclick = () => { location.href = "/jobs/" + row.dataset.job; };
   }
 }
 
 function connect() {
-  const events = new EventSource("api/events");
+  const events = new EventSource("/api/events");
   events.addEventListener("snapshot", (e) => {
     snapshot = JSON.parse(e.data);
     $("#status").textContent = "live · " + new Date().toLocaleTimeString();
@@ -136,7 +138,7 @@ async function showShard(jobId, shardId) {
   view.shard = shardId;
   $("#shard-title").textContent = `Shard ${shardId}: its items on their threads or tasks`;
   try {
-    const t = await getJson(`api/jobs/${jobId}/shards/${shardId}`);
+    const t = await getJson(`/api/jobs/${jobId}/shards/${shardId}`);
     const box = $("#shard");
     box.replaceChildren(drawTimeline(t, null, null));
     if (t.bucket_s) box.appendChild(Object.assign(document.createElement("p"), { className: "muted", textContent: `${fmtN(t.bars)} bars, items merged per ${fmtS(t.bucket_s)}` }));
@@ -153,12 +155,17 @@ async function refreshJob() {
   if (view.to !== null) q.push("to=" + view.to);
   let t;
   try {
-    t = await getJson(`api/jobs/${id}/timeline` + (q.length ? "?" + q.join("&") : ""));
+    t = await getJson(`/api/jobs/${id}/timeline` + (q.length ? "?" + q.join("&") : ""));
   } catch (err) {
     $("#job-summary").textContent = err.message;
     return;
   }
   if (view.job !== id) return;
+  renderJob(t);
+}
+
+function renderJob(t) {
+  const id = view.job;
   const j = t.job;
   $("#job-title").textContent = `Job ${j.job_id}${j.label ? " — " + j.label : ""}`;
   $("#job-summary").innerHTML =
@@ -177,22 +184,24 @@ async function refreshJob() {
   if (!["succeeded", "failed", "cancelled"].includes(j.state)) view.timer = setTimeout(refreshJob, 1000);
 }
 
-function route() {
-  const m = location.hash.match(/^#\/jobs\/(\d+)/);
-  clearTimeout(view.timer);
+function route(initial) {
+  const m = location.pathname.match(/^\/jobs\/(\d+)/);
+  if (initial && initial.error) {
+    $("#overview").hidden = true;
+    $("#job").hidden = false;
+    $("#job-title").textContent = initial.error;
+    return;
+  }
   if (m) {
     view = { job: Number(m[1]), from: null, to: null, shard: null, timer: null };
     $("#overview").hidden = true;
     $("#job").hidden = false;
-    $("#shard").replaceChildren();
-    $("#shard-title").textContent = "";
-    refreshJob();
+    if (initial && initial.timeline) renderJob(initial.timeline); else refreshJob();
   } else {
-    view.job = null;
     $("#overview").hidden = false;
     $("#job").hidden = true;
-    renderOverview();
   }
+  if (initial && initial.snapshot) { snapshot = initial.snapshot; renderOverview(); }
 }
 
 $("#zoom-reset").onclick = () => { view.from = null; view.to = null; refreshJob(); };
@@ -203,6 +212,6 @@ $("#zoom-out").onclick = () => {
   view.to = view.to + w / 2;
   refreshJob();
 };
-window.addEventListener("hashchange", route);
+const embedded = document.getElementById("initial");
+route(embedded ? JSON.parse(embedded.textContent) : null);
 connect();
-route();

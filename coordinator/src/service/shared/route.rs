@@ -49,9 +49,11 @@ impl State {
                         _ => {}
                     }
                 }
+                let handed = Instant::now();
                 if writer.write(self.last_seq, std::mem::take(&mut outbox.persist)) {
                     // Stored already (the in-memory store writes in place).
                     self.committed_seq = self.last_seq;
+                    self.metrics.batch_committed(handed.elapsed().as_secs_f64());
                 } else {
                     self.unstored.push_back((self.last_seq, now));
                 }
