@@ -6,7 +6,7 @@
 //! - `submit`, `watch`, `inspect`: the job commands; `report`: printing a report as it
 //!   streams in.
 //! - `compare`, `demo`: measure what processes, threads and tasks buy (via `runner`).
-//! - `progress`: progress bars on a terminal.
+//! - `progress`: progress bars on a terminal; `trust`: flags on figures not to read plainly.
 //! - `local`: local mode's in-process coordinator and forked workers.
 //! - `sites`: the site simulator.
 //! - `client`, `output`, `stdout`, `exit`: connecting, printing, exit codes.
@@ -25,6 +25,7 @@ mod runner;
 mod sites;
 mod stdout;
 mod submit;
+mod trust;
 mod watch;
 
 use args::{Cli, Command, SitesCommand};
