@@ -48,8 +48,15 @@ pub fn main() -> ExitCode {
         }
     };
     let format = cli.global.output;
+    let coordinator = cli.global.coordinator.clone();
     // block_on polls on this (main) thread: local workers' death signal is tied to it.
-    match runtime.block_on(dispatch(cli)) {
+    let outcome = runtime.block_on(async {
+        match dispatch(cli).await {
+            Err(e) => Err(client::diagnose(coordinator.as_deref(), e).await),
+            ok => ok,
+        }
+    });
+    match outcome {
         Ok(outcome) => outcome.into(),
         Err(e) => {
             let message = match &e {

@@ -79,6 +79,7 @@ pub async fn run(
                 )));
             }
             Err(e) => {
+                let e = connect::explain_attach_failure(e, &opts).await;
                 failures += 1;
                 warn!(cause = %format!("{e:#}"), coordinator = %url, "attach failed");
                 if opts.max_attach_failures != 0 && failures >= opts.max_attach_failures {

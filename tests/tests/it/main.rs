@@ -3,6 +3,7 @@
 mod bounded;
 mod cluster;
 mod compare;
+mod connect_errors;
 mod demo;
 mod deploy;
 mod faults;
