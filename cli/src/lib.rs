@@ -3,7 +3,7 @@
 //!
 //! Layout:
 //! - `args`: the command line.
-//! - `submit`, `watch`, `inspect`: the job commands; `report`: printing a report as it
+//! - `submit`, `watch`, `inspect`: the job commands; `top`: the live view of a cluster; `report`: printing a report as it
 //!   streams in.
 //! - `compare`, `demo`: measure what processes, threads and tasks buy (via `runner`).
 //! - `progress`: progress bars on a terminal; `trust`: flags on figures not to read plainly.
@@ -25,6 +25,7 @@ mod runner;
 mod sites;
 mod stdout;
 mod submit;
+mod top;
 mod trust;
 mod watch;
 
@@ -79,6 +80,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Demo(opts) => demo::run(&global, opts).await,
         Command::Jobs(opts) => inspect::jobs(&global, opts).await,
         Command::Workers => inspect::workers(&global).await,
+        Command::Top(opts) => top::run(&global, opts).await,
         Command::Cancel(opts) => inspect::cancel(&global, opts).await,
         Command::Delete(opts) => inspect::delete(&global, opts).await,
         Command::Sites {

@@ -16,4 +16,5 @@ mod retention;
 mod scale;
 mod security;
 mod sites;
+mod top;
 mod validation;
