@@ -78,6 +78,8 @@ pub(crate) enum Command {
         after_help = "Example:\n  concur-cli --coordinator http://127.0.0.1:7070 workers   # host, slots, load, state, version, last heartbeat"
     )]
     Workers,
+    /// Watch the workers and jobs live (a plain snapshot when stdout is not a terminal).
+    Top(crate::top::TopOpts),
     /// Cancel a job.
     #[command(
         after_help = "Example:\n  concur-cli --coordinator http://127.0.0.1:7070 cancel 3   # running shards stop on their workers"

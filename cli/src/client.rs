@@ -2,7 +2,7 @@
 
 use crate::exit::CliError;
 use concur_proto::pb::job_service_client::JobServiceClient;
-use concur_worker::connect::BearerToken;
+use concur_worker::connect::{self as transport, BearerToken, Peer};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
@@ -78,10 +78,17 @@ pub(crate) async fn connect(address: &str) -> Result<Client, CliError> {
             .map_err(|e| CliError::Input(format!("invalid TLS settings: {e}")))?;
     }
     let channel = endpoint.connect().await.map_err(|e| {
-        CliError::Unreachable(format!(
-            "cannot reach the coordinator at {url}: {} (is concur-coordinator running there? set --coordinator or CONCUR_COORDINATOR, or leave both unset for local mode)",
-            source_chain(&e)
-        ))
+        CliError::Unreachable(match transport::explain(&e, &url, Peer::Client) {
+            // A sentence naming the address needs no prefix repeating it.
+            Some(sentence) if sentence.contains(transport::authority(&url)) => {
+                format!("cannot reach the coordinator: {sentence}")
+            }
+            Some(sentence) => format!("cannot reach the coordinator at {url}: {sentence}"),
+            None => format!(
+                "cannot reach the coordinator at {url}: {} (is concur-coordinator running there? set --coordinator or CONCUR_COORDINATOR, or leave both unset for local mode)",
+                transport::render_causes(&e)
+            ),
+        })
     })?;
     let token = credentials
         .token
@@ -91,18 +98,22 @@ pub(crate) async fn connect(address: &str) -> Result<Client, CliError> {
         .max_decoding_message_size(MAX_REPORT_BYTES))
 }
 
-/// The error with its causes.
-pub(crate) fn source_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // Transport errors often repeat their cause's text; say it once.
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
+/// A better message for a connection that broke without saying why: a plain `http://` client
+/// at a TLS coordinator connects, then the server hangs up on its first request ("transport
+/// error", "operation was canceled"). Only then is the server probed, once, to name that case.
+pub(crate) async fn diagnose(address: Option<&str>, error: CliError) -> CliError {
+    let (Some(address), CliError::Unreachable(_)) = (address, &error) else {
+        return error;
+    };
+    let url = normalize(address);
+    if !url.starts_with("http://") {
+        return error;
     }
-    text
+    let at = transport::authority(&url);
+    if transport::speaks_tls(at).await {
+        return CliError::Unreachable(format!(
+            "the coordinator at {url} speaks TLS; use an https:// URL (https://{at}, with --tls-ca for its CA)"
+        ));
+    }
+    error
 }

@@ -3,10 +3,10 @@
 //!
 //! Layout:
 //! - `args`: the command line.
-//! - `submit`, `watch`, `inspect`: the job commands; `report`: printing a report as it
-//!   streams in.
+//! - `submit`, `watch`, `inspect`: the job commands; `top`: the live view of a cluster;
+//!   `report`: printing a report as it streams in; `trace`: a job as a Chrome trace file.
 //! - `compare`, `demo`: measure what processes, threads and tasks buy (via `runner`).
-//! - `progress`: progress bars on a terminal.
+//! - `progress`: progress bars on a terminal; `trust`: flags on figures not to read plainly.
 //! - `local`: local mode's in-process coordinator and forked workers.
 //! - `sites`: the site simulator.
 //! - `client`, `output`, `stdout`, `exit`: connecting, printing, exit codes.
@@ -25,7 +25,9 @@ mod runner;
 mod sites;
 mod stdout;
 mod submit;
+mod top;
 mod trace;
+mod trust;
 mod watch;
 
 use args::{Cli, Command, SitesCommand};
@@ -48,8 +50,15 @@ pub fn main() -> ExitCode {
         }
     };
     let format = cli.global.output;
+    let coordinator = cli.global.coordinator.clone();
     // block_on polls on this (main) thread: local workers' death signal is tied to it.
-    match runtime.block_on(dispatch(cli)) {
+    let outcome = runtime.block_on(async {
+        match dispatch(cli).await {
+            Err(e) => Err(client::diagnose(coordinator.as_deref(), e).await),
+            ok => ok,
+        }
+    });
+    match outcome {
         Ok(outcome) => outcome.into(),
         Err(e) => {
             let message = match &e {
@@ -75,6 +84,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Demo(opts) => demo::run(&global, opts).await,
         Command::Jobs(opts) => inspect::jobs(&global, opts).await,
         Command::Workers => inspect::workers(&global).await,
+        Command::Top(opts) => top::run(&global, opts).await,
         Command::Cancel(opts) => inspect::cancel(&global, opts).await,
         Command::Delete(opts) => inspect::delete(&global, opts).await,
         Command::Sites {

@@ -6,12 +6,42 @@
 use crate::client::{self, Client};
 use crate::exit::CliError;
 use crate::local::LocalCluster;
+use crate::progress::RunsProgress;
 use crate::{report, submit, watch};
 use concur_core::JobSpec;
 use concur_core::report::JobSummary;
 use concur_proto::pb;
 use indicatif::ProgressBar;
-use std::collections::HashSet;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// The untimed runs before the timed ones: one per worker-process count, so that no cell's
+/// figure carries a cluster's first job (connections set up, code paged in, the CPU clock
+/// ramping up). Without it the baseline, which runs first, is slow and every speedup inflated.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct WarmUp {
+    /// Runs made.
+    pub(crate) runs: u32,
+    /// Their wall times, summed.
+    pub(crate) wall_s: f64,
+}
+
+impl WarmUp {
+    /// The line printed before a table: `warm-up: 2 runs, 0.84 s, not counted`.
+    pub(crate) fn describe(warm_up: Option<&WarmUp>) -> String {
+        match warm_up {
+            Some(w) => format!(
+                "warm-up: {} run{}, {:.2} s, not counted",
+                w.runs,
+                if w.runs == 1 { "" } else { "s" },
+                w.wall_s
+            ),
+            None => {
+                "warm-up: skipped (--no-warm-up); the first runs may carry start-up costs".into()
+            }
+        }
+    }
+}
 
 /// Where the jobs run.
 #[derive(Debug)]
@@ -34,6 +64,8 @@ pub(crate) enum Target {
         workers: u32,
         /// Distinct hosts among them.
         hosts: u32,
+        /// Cores of those hosts, summed (each host counted once).
+        cores: u32,
     },
 }
 
@@ -65,6 +97,12 @@ impl Target {
             .map(|w| &w.host)
             .collect::<HashSet<_>>()
             .len() as u32;
+        let mut host_cores: HashMap<&str, u32> = HashMap::new();
+        for w in &workers {
+            let entry = host_cores.entry(w.host.as_str()).or_default();
+            *entry = (*entry).max(w.cores);
+        }
+        let cores = host_cores.values().sum::<u32>().max(1);
         let count = workers.len() as u32;
         if count < max_processes {
             return Err(CliError::Input(format!(
@@ -76,7 +114,47 @@ impl Target {
             client: Box::new(client),
             workers: count,
             hosts,
+            cores,
         })
+    }
+
+    /// Cores the jobs can use: this machine's in local mode, the attached hosts' otherwise.
+    pub(crate) fn cores(&self) -> u32 {
+        match self {
+            Target::Local { .. } => concur_worker::system::cores(),
+            Target::Remote { cores, .. } => *cores,
+        }
+    }
+
+    /// Runs `spec` once, untimed, on each of `processes` worker-process counts. `None` when
+    /// the user pressed Ctrl-C.
+    ///
+    /// # Errors
+    /// As [`Target::run`].
+    pub(crate) async fn warm_up(
+        &mut self,
+        spec: &JobSpec,
+        processes: &[u32],
+        progress: &RunsProgress,
+    ) -> Result<Option<WarmUp>, CliError> {
+        let mut warm_up = WarmUp {
+            runs: 0,
+            wall_s: 0.0,
+        };
+        for &p in processes {
+            let bar = progress.job(&format!("warm-up on {p} process(es)"));
+            let spec = JobSpec {
+                label: format!("warm-up {}", spec.label),
+                ..spec.clone()
+            };
+            let Some(report) = self.run(&spec, p, bar.as_ref()).await? else {
+                return Ok(None);
+            };
+            progress.run_done(bar);
+            warm_up.runs += 1;
+            warm_up.wall_s += report.wall_s;
+        }
+        Ok(Some(warm_up))
     }
 
     /// A short description for reports: `local` or the coordinator's URL.

@@ -1,5 +1,6 @@
-//! The worker's connection to its coordinator: TLS when asked for, and the worker token on
-//! every request.
+//! The worker's connection to its coordinator: TLS when asked for, the worker token on every
+//! request, and failed connections told in a sentence that names the problem (shared with
+//! `concur-cli`).
 
 use crate::settings::WorkerSettings;
 use anyhow::Context;
@@ -11,6 +12,10 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Request, Status};
+
+mod diagnose;
+
+pub use diagnose::{Peer, authority, explain, explain_attach_failure, render_causes, speaks_tls};
 
 /// Assignments can carry many URLs; allow large messages from the coordinator.
 const MAX_MESSAGE: usize = 256 * 1024 * 1024;
@@ -78,7 +83,12 @@ pub fn endpoint(settings: &WorkerSettings) -> anyhow::Result<Endpoint> {
 /// # Errors
 /// The connection fails.
 pub async fn connect(endpoint: &Endpoint, token: &BearerToken) -> anyhow::Result<Client> {
-    let channel = endpoint.connect().await.context("connecting")?;
+    let url = endpoint.uri().to_string().trim_end_matches('/').to_string();
+    let channel = endpoint.connect().await.map_err(|e| {
+        // The caller names the coordinator's URL already.
+        let text = explain(&e, &url, Peer::Worker).unwrap_or_else(|| render_causes(&e));
+        anyhow::anyhow!("connecting: {text}")
+    })?;
     Ok(
         WorkerServiceClient::with_interceptor(channel, token.clone())
             .max_decoding_message_size(MAX_MESSAGE),

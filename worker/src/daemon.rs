@@ -94,6 +94,7 @@ pub async fn run(
                 )));
             }
             Err(e) => {
+                let e = connect::explain_attach_failure(e, &opts).await;
                 failures += 1;
                 crate::metrics::global().attach_failed();
                 warn!(cause = %format!("{e:#}"), coordinator = %url, "attach failed");

@@ -55,6 +55,9 @@ pub(crate) struct SeriesDef {
 pub(crate) struct Measured {
     pub(crate) cell: Cell,
     pub(crate) runs: Vec<JobSummary>,
+    /// Each run's position in the whole comparison (1 = the first timed run), which shows
+    /// the rounds: a cell's second run comes after every cell's first.
+    pub(crate) order: Vec<u32>,
 }
 
 /// A series after it ran.
@@ -139,11 +142,14 @@ pub(crate) async fn run(
                 .map(|&cell| Measured {
                     cell,
                     runs: Vec::new(),
+                    order: Vec::new(),
                 })
                 .collect(),
             def,
         })
         .collect();
+    let mut position = 0;
+    // Rounds, not repeats back to back: each round runs every cell once.
     for round in 0..repeat {
         for series in &mut runs {
             for measured in &mut series.cells {
@@ -167,7 +173,9 @@ pub(crate) async fn run(
                     return Ok(None);
                 };
                 progress.run_done(bar);
+                position += 1;
                 measured.runs.push(report);
+                measured.order.push(position);
             }
         }
     }

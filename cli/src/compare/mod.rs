@@ -14,7 +14,7 @@ mod table;
 use crate::args::{FetchInput, GlobalOpts, OutputFormat, SumSquaresInput, parse_strategy};
 use crate::exit::{CliError, Exit};
 use crate::progress::RunsProgress;
-use crate::runner::Target;
+use crate::runner::{Target, WarmUp};
 use crate::submit;
 use clap::{Args, Subcommand};
 use concur_core::spec::Limits;
@@ -31,7 +31,12 @@ use std::path::PathBuf;
 Series: 'scale-out: processes x sequential' (always run; its 1-process cell is the baseline of
 every speedup), then per strategy and process count a series over concurrency ('scale-up' with
 1 process, 'mix' with more). Parallel units = processes x concurrency. Against a coordinator,
-processes = attached workers used (one shard each); workers on other hosts are scale-out too.")]
+processes = attached workers used (one shard each); workers on other hosts are scale-out too.
+
+Before the timed runs, one untimed warm-up run per cluster (--no-warm-up skips it); the timed
+runs go in rounds over every cell. Figures that cannot be true (a CPU-bound speedup above the
+cores used, efficiency over 100%) or cells too short to time (under 50 ms) are marked [!n]
+with the reason below the table and in the JSON's per-cell \"flags\".")]
 pub(crate) struct CompareOpts {
     /// Worker process counts to try, e.g. 1,2,4 (scale-out).
     #[arg(long, global = true, value_delimiter = ',', default_value = "1,2,4", value_parser = parse_positive)]
@@ -45,6 +50,9 @@ pub(crate) struct CompareOpts {
     /// Runs per cell: the median is used, the min-max range shown.
     #[arg(long, global = true, default_value_t = 3, value_parser = parse_positive)]
     pub(crate) repeat: u32,
+    /// Skip the untimed warm-up run (one per process count) made before the timed runs.
+    #[arg(long, global = true)]
+    pub(crate) no_warm_up: bool,
     /// Write report.json, report.csv, chart.svg, chart.png and report.html into this directory.
     #[arg(long, global = true)]
     pub(crate) out: Option<PathBuf>,
@@ -75,6 +83,27 @@ fn sorted_unique(values: &[u32]) -> Vec<u32> {
     values.sort_unstable();
     values.dedup();
     values
+}
+
+/// The warm-up (unless `warm_counts` is empty) and then the timed matrix; `None` on Ctrl-C.
+async fn run_all(
+    target: &mut Target,
+    spec: &JobSpec,
+    series: Vec<matrix::SeriesDef>,
+    warm_counts: &[u32],
+    repeat: u32,
+    progress: &RunsProgress,
+) -> Result<Option<(Option<WarmUp>, Vec<matrix::SeriesRun>)>, CliError> {
+    let warm_up = if warm_counts.is_empty() {
+        None
+    } else {
+        match target.warm_up(spec, warm_counts, progress).await? {
+            Some(w) => Some(w),
+            None => return Ok(None),
+        }
+    };
+    let runs = matrix::run(target, spec, series, repeat, progress).await?;
+    Ok(runs.map(|runs| (warm_up, runs)))
 }
 
 /// Runs `compare`.
@@ -116,7 +145,14 @@ pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Exit, 
     let mut target =
         Target::new(global.coordinator.as_deref(), max_processes, global.debug).await?;
     let series = matrix::plan(&processes, &strategies, &concurrency);
-    let total = matrix::total_runs(&series, opts.repeat);
+    // One warm-up per cluster: each local process count is its own cluster; a coordinator's
+    // workers are warmed by one run over as many as the matrix uses.
+    let warm_counts: Vec<u32> = match (opts.no_warm_up, global.coordinator.is_some()) {
+        (true, _) => Vec::new(),
+        (false, true) => vec![max_processes],
+        (false, false) => sorted_unique(&[processes.as_slice(), &[1]].concat()),
+    };
+    let total = matrix::total_runs(&series, opts.repeat) + warm_counts.len() as u64;
     // A person watching gets the plan; pipes and scripts get only the result.
     if crate::progress::enabled(global.output) {
         eprintln!(
@@ -129,11 +165,20 @@ pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Exit, 
         );
     }
     let progress = RunsProgress::new(global.output, total, "compare");
-    let result = matrix::run(&mut target, &spec, series, opts.repeat, &progress).await;
+    let result = run_all(
+        &mut target,
+        &spec,
+        series,
+        &warm_counts,
+        opts.repeat,
+        &progress,
+    )
+    .await;
     progress.finish();
     let describe = target.describe();
+    let target_cores = target.cores();
     target.shutdown();
-    let Some(runs) = result? else {
+    let Some((warm_up, runs)) = result? else {
         return Ok(Exit::Interrupted);
     };
     let report = report::build(
@@ -143,6 +188,8 @@ pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Exit, 
             target: describe,
             cores: concur_worker::system::cores(),
             repeat: opts.repeat,
+            warm_up,
+            target_cores,
         },
         &runs,
     );

@@ -2,6 +2,8 @@
 //! recommendation.
 
 use super::report::CompareReport;
+use crate::runner::WarmUp;
+use crate::trust::{self, Figure, Footnotes};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use std::path::PathBuf;
 
@@ -20,6 +22,8 @@ pub(crate) fn print(report: &CompareReport, written: Option<&[PathBuf]>) {
         report.repeat,
         report.baseline_wall_s
     );
+    crate::stdout::outln!("{}", WarmUp::describe(report.warm_up.as_ref()));
+    let mut notes = Footnotes::default();
     let mut cells = Table::new();
     cells.load_style(UTF8_FULL_CONDENSED).set_header(vec![
         "series",
@@ -35,25 +39,49 @@ pub(crate) fn print(report: &CompareReport, written: Option<&[PathBuf]>) {
     ]);
     for series in &report.series {
         for (i, c) in series.cells.iter().enumerate() {
+            let label = format!("{} x {} {}", c.processes, c.strategy, c.concurrency);
             cells.add_row(vec![
                 if i == 0 {
                     series.name.clone()
                 } else {
                     String::new()
                 },
-                format!("{} x {} {}", c.processes, c.strategy, c.concurrency),
+                label.clone(),
                 c.units.to_string(),
-                format!("{:.3} s", c.wall_s_median),
+                notes.mark(
+                    format!("{:.3} s", c.wall_s_median),
+                    &c.flagged,
+                    Figure::Wall,
+                    &label,
+                ),
                 format!("{:.3}-{:.3}", c.wall_s_min, c.wall_s_max),
-                format!("{:.2}x", c.speedup),
-                format!("{:.0}%", c.efficiency * 100.0),
-                format!("{:.2}", c.effective_parallelism),
+                notes.mark(
+                    format!("{:.2}x", c.speedup),
+                    &c.flagged,
+                    Figure::Speedup,
+                    &label,
+                ),
+                notes.mark(
+                    format!("{:.0}%", c.efficiency * 100.0),
+                    &c.flagged,
+                    Figure::Efficiency,
+                    &label,
+                ),
+                trust::parallelism_cell(
+                    c.effective_parallelism,
+                    c.cpu_cores_busy,
+                    report.target_cores,
+                ),
                 format!("{:.0}%", c.cpu_utilisation * 100.0),
                 c.items_failed.to_string(),
             ]);
         }
     }
     crate::stdout::outln!("{cells}");
+    for line in notes.lines() {
+        crate::stdout::outln!("{line}");
+    }
+    crate::stdout::outln!("{}", trust::PARALLELISM_LEGEND);
     let mut fits = Table::new();
     fits.load_style(UTF8_FULL_CONDENSED).set_header(vec![
         "series",

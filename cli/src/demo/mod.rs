@@ -2,18 +2,19 @@
 //! own, on a local cluster against the in-process site simulator, in one comparison table
 //! with the post's published times and a few sentences the numbers support.
 //!
-//! Layout: `scenarios` is the table of rows, `findings` writes the sentences, this module
-//! sets up, runs and prints.
+//! Layout: `scenarios` is the table of rows, `findings` writes the sentences, `table` prints
+//! them, this module sets up and runs.
 
 mod findings;
 mod scenarios;
+mod table;
 
 use crate::args::{GlobalOpts, OutputFormat};
 use crate::exit::{CliError, Exit};
 use crate::progress::RunsProgress;
-use crate::runner::Target;
+use crate::runner::{Target, WarmUp};
 use crate::sites::{self, SitesServeOpts};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use crate::trust::{self, Flag};
 use concur_core::report::{JobSummary, efficiency, ratio, speedup};
 use concur_core::workload::FetchSpec;
 use concur_core::{JobSpec, NumberSpec, Workload};
@@ -61,6 +62,9 @@ pub(crate) struct DemoOpts {
     /// Worker processes of the *-processes rows [default: one per core].
     #[arg(long, value_parser = crate::compare::parse_positive)]
     pub(crate) processes: Option<u32>,
+    /// Skip the untimed warm-up (a short CPU job on each local cluster) made before the rows.
+    #[arg(long)]
+    pub(crate) no_warm_up: bool,
 }
 
 fn parse_scale(text: &str) -> Result<u64, String> {
@@ -123,6 +127,13 @@ pub(crate) struct Row {
     pub(crate) cpu_utilisation: f64,
     pub(crate) items_ok: u64,
     pub(crate) items_failed: u64,
+    /// CPU time / wall: cores kept busy on average.
+    pub(crate) cpu_cores_busy: f64,
+    /// Why a figure of this row should not be read plainly (empty when all are plausible).
+    pub(crate) flags: Vec<String>,
+    /// The same flags with the figure each is about, for the table's markers.
+    #[serde(skip)]
+    pub(crate) flagged: Vec<Flag>,
     /// The post's published wall time, for the reference rows.
     pub(crate) python_s: Option<f64>,
     /// The post's speedup over its own sequential row.
@@ -137,6 +148,8 @@ pub(crate) struct DemoReport {
     pub(crate) scenarios: Vec<Row>,
     pub(crate) findings: Vec<String>,
     pub(crate) elapsed_s: f64,
+    /// The untimed runs made first; `null` with `--no-warm-up`.
+    pub(crate) warm_up: Option<WarmUp>,
 }
 
 /// Runs `demo`.
@@ -200,10 +213,10 @@ pub(crate) async fn run(global: &GlobalOpts, opts: DemoOpts) -> Result<Exit, Cli
             settings.processes
         );
     }
-    let result = run_scenarios(global, &settings).await;
+    let result = run_scenarios(global, &settings, !opts.no_warm_up).await;
     let _ = stop_sites.send(());
     let _ = sites_task.await;
-    let Some(rows) = result? else {
+    let Some((warm_up, rows)) = result? else {
         return Ok(Exit::Interrupted);
     };
     let report = DemoReport {
@@ -211,10 +224,11 @@ pub(crate) async fn run(global: &GlobalOpts, opts: DemoOpts) -> Result<Exit, Cli
         settings,
         scenarios: rows,
         elapsed_s: start.elapsed().as_secs_f64(),
+        warm_up,
     };
     match global.output {
         OutputFormat::Json => crate::output::print_json(&report),
-        OutputFormat::Human => print(&report),
+        OutputFormat::Human => table::print(&report),
     }
     let failed = report.scenarios.iter().any(|r| r.items_failed > 0);
     Ok(if failed { Exit::No } else { Exit::Success })
@@ -250,14 +264,50 @@ fn job_spec(scenario: &Scenario, settings: &Settings) -> JobSpec {
     }
 }
 
-/// Runs every scenario in table order on two local clusters (1 worker process, and one per
-/// core). `None` when interrupted.
+/// The warm-up job: the CPU job's first values, one per process (at least two), run
+/// sequentially — long enough to start every worker's code and the CPU clock, short beside
+/// the rows.
+fn warm_up_spec(settings: &Settings) -> JobSpec {
+    let first = CPU_FIRST_N * settings.cpu_scale;
+    let items = u64::from(settings.processes.max(2)).min(CPU_ITEMS);
+    JobSpec {
+        workload: Workload::SumSquares(NumberSpec::Range {
+            start: first,
+            end: first + items,
+        }),
+        strategy: concur_core::Strategy::Sequential,
+        concurrency: 1,
+        shards: None,
+        max_retries: None,
+        label: "demo".into(),
+    }
+}
+
+/// Runs the warm-up (unless `warm` is false), then every scenario in table order on two local
+/// clusters (1 worker process, and one per core). `None` when interrupted.
 async fn run_scenarios(
     global: &GlobalOpts,
     settings: &Settings,
-) -> Result<Option<Vec<Row>>, CliError> {
+    warm: bool,
+) -> Result<Option<(Option<WarmUp>, Vec<Row>)>, CliError> {
     let mut target = Target::new(None, 1, global.debug).await?;
-    let progress = RunsProgress::new(global.output, SCENARIOS.len() as u64, "demo");
+    let mut clusters = vec![1, settings.processes];
+    clusters.dedup();
+    let warm_runs = if warm { clusters.len() as u64 } else { 0 };
+    let progress = RunsProgress::new(global.output, SCENARIOS.len() as u64 + warm_runs, "demo");
+    let warm_up = if warm {
+        let outcome = target
+            .warm_up(&warm_up_spec(settings), &clusters, &progress)
+            .await;
+        let Some(warm_up) = outcome? else {
+            progress.finish();
+            target.shutdown();
+            return Ok(None);
+        };
+        Some(warm_up)
+    } else {
+        None
+    };
     let mut reports: Vec<(&Scenario, u32, JobSummary)> = Vec::new();
     for scenario in &SCENARIOS {
         let processes = scenario.processes(settings.processes);
@@ -287,6 +337,15 @@ async fn run_scenarios(
                 reports.iter().find(|(s, _, _)| s.name == scenario.name)?;
             let units = processes * report.concurrency;
             let speedup = speedup(wall_of(scenario.baseline()), report.wall_s);
+            let flagged = trust::flags(&trust::Figures {
+                cpu_bound: scenario.job == JobKind::Cpu,
+                units,
+                cores: settings.cores,
+                wall_s: report.wall_s,
+                speedup,
+                efficiency: efficiency(speedup, units),
+                overhead_s: report.overhead_s,
+            });
             Some(Row {
                 name: scenario.name.into(),
                 workload: report.workload.clone(),
@@ -301,6 +360,9 @@ async fn run_scenarios(
                 cpu_utilisation: report.cpu_utilisation,
                 items_ok: report.items_ok,
                 items_failed: report.items_failed,
+                cpu_cores_busy: ratio(report.cpu_s, report.wall_s),
+                flags: trust::reasons(&flagged),
+                flagged,
                 python_s: scenario.python_s,
                 python_speedup: scenario
                     .python_s
@@ -309,47 +371,5 @@ async fn run_scenarios(
             })
         })
         .collect();
-    Ok(Some(rows))
-}
-
-fn print(report: &DemoReport) {
-    let mut table = Table::new();
-    table
-        .load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(vec![
-            "scenario",
-            "processes x strategy",
-            "wall",
-            "speedup",
-            "efficiency",
-            "eff. par.",
-            "CPU util.",
-            "Python (post)",
-            "what it shows",
-        ]);
-    for row in &report.scenarios {
-        table.add_row(vec![
-            row.name.clone(),
-            format!("{} x {} {}", row.processes, row.strategy, row.concurrency),
-            format!("{:.3} s", row.wall_s),
-            format!("{:.2}x", row.speedup),
-            format!("{:.0}%", row.efficiency * 100.0),
-            format!("{:.1}", row.effective_parallelism),
-            format!("{:.0}%", row.cpu_utilisation * 100.0),
-            match (row.python_s, row.python_speedup) {
-                (Some(s), Some(x)) => format!("{s:.2} s ({x:.2}x)"),
-                _ => "-".into(),
-            },
-            row.about.clone(),
-        ]);
-    }
-    crate::stdout::outln!("{table}");
-    for finding in &report.findings {
-        crate::stdout::outln!("- {finding}");
-    }
-    crate::stdout::outln!(
-        "(speedup over io-sync / cpu-sync of this run; efficiency = speedup / (processes x concurrency); demo took {:.1} s)",
-        report.elapsed_s
-    );
+    Ok(Some((warm_up, rows)))
 }

@@ -76,6 +76,34 @@ fn compare_writes_report_csv_charts_and_html() {
         let s_frac = finite(&fit["amdahl_serial_fraction"], "amdahl");
         assert!((0.0..=1.0).contains(&sigma) && kappa >= 0.0 && (0.0..=1.0).contains(&s_frac));
     }
+    // A warm-up run on each of the two local clusters, not counted in any cell.
+    assert_eq!(report["warm_up"]["runs"], 2, "{}", report["warm_up"]);
+    assert!(finite(&report["warm_up"]["wall_s"], "warm-up wall") > 0.0);
+    // Rounds: every cell's first run comes before any cell's second run, and the positions
+    // cover the timed runs exactly once.
+    let orders: Vec<Vec<u64>> = series
+        .iter()
+        .flat_map(|s| s["cells"].as_array().unwrap())
+        .map(|c| {
+            assert!(c["flags"].is_array(), "flags missing: {c}");
+            finite(&c["cpu_cores_busy"], "cpu_cores_busy");
+            c["run_order"]
+                .as_array()
+                .expect("run_order")
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect()
+        })
+        .collect();
+    let last_first = orders.iter().map(|o| o[0]).max().unwrap();
+    let first_second = orders.iter().map(|o| o[1]).min().unwrap();
+    assert!(
+        last_first < first_second,
+        "repeats ran back to back, not in rounds: {orders:?}"
+    );
+    let mut all: Vec<u64> = orders.concat();
+    all.sort_unstable();
+    assert_eq!(all, (1..=all.len() as u64).collect::<Vec<_>>());
     // The baseline cell has speedup 1 by definition.
     let baseline = &series[0]["cells"][0];
     assert_eq!(
@@ -142,6 +170,16 @@ fn compare_human_output_on_fetch_jobs() {
         out.stdout
     );
     assert!(out.stdout.contains("Best measured"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("warm-up: 1 run, ") && out.stdout.contains("not counted"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("items in flight on average") && out.stdout.contains("CPU busy"),
+        "effective parallelism is explained: {}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -204,4 +242,43 @@ fn compare_against_a_coordinator_needs_enough_workers() {
     let report = out.json();
     assert!(report["target"].as_str().unwrap().contains(&url));
     assert_eq!(report["series"].as_array().unwrap().len(), 2);
+    assert_eq!(report["warm_up"]["runs"], 1, "one warm-up on a coordinator");
+    // Ten small n take far less than 50 ms: every cell is flagged, none is read plainly.
+    for series in report["series"].as_array().unwrap() {
+        for cell in series["cells"].as_array().unwrap() {
+            let flags = cell["flags"].as_array().unwrap();
+            assert!(
+                flags
+                    .iter()
+                    .any(|f| f.as_str().unwrap().starts_with("too short to time")),
+                "{cell}"
+            );
+        }
+    }
+    // Flagged figures carry a marker and a footnote in the table; --no-warm-up says so.
+    let out = cli(&[
+        "--coordinator",
+        &url,
+        "compare",
+        "--no-warm-up",
+        "--processes",
+        "1",
+        "--strategies",
+        "threads",
+        "--concurrency",
+        "2",
+        "--repeat",
+        "1",
+        "sum-squares",
+        "1000..1010",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("warm-up: skipped"), "{}", out.stdout);
+    assert!(out.stdout.contains(" [!1]"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("[!1] 1 x sequential 1: too short to time"),
+        "{}",
+        out.stdout
+    );
 }

@@ -66,6 +66,8 @@ fn demo_json_has_every_scenario_with_consistent_figures() {
             "{name}: efficiency is not speedup / units"
         );
         number(row, "effective_parallelism");
+        number(row, "cpu_cores_busy");
+        assert!(row["flags"].is_array(), "{name}: flags missing");
         let cpu = number(row, "cpu_utilisation");
         assert!(cpu >= 0.0, "{name}: CPU utilisation {cpu}");
         assert_eq!(row["items_failed"], 0, "{name} failed items");
@@ -89,6 +91,16 @@ fn demo_json_has_every_scenario_with_consistent_figures() {
     let expected = number(find("io-sync"), "wall_s") / number(threads, "wall_s");
     assert!((number(threads, "speedup") - expected).abs() < 1e-9);
     assert_eq!(report["settings"]["urls"], 12);
+    // One warm-up per local cluster (1 and 2 processes).
+    assert_eq!(report["warm_up"]["runs"], 2, "{}", report["warm_up"]);
+    // At the post's own n the CPU job is far under 50 ms: its rows are flagged, not read plainly.
+    let flags = find("cpu-sync")["flags"].as_array().unwrap();
+    assert!(
+        flags
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("too short to time")),
+        "{flags:?}"
+    );
     assert!(
         !report["findings"].as_array().unwrap().is_empty(),
         "no findings under the table"

@@ -3,6 +3,7 @@
 mod bounded;
 mod cluster;
 mod compare;
+mod connect_errors;
 mod dashboard;
 mod demo;
 mod deploy;
@@ -16,4 +17,5 @@ mod retention;
 mod scale;
 mod security;
 mod sites;
+mod top;
 mod validation;

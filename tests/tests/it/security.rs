@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_string()
 }
 
 /// Runs the worker binary to completion (bounded), for workers expected to give up.
-fn worker_exit(args: &[&str]) -> (i32, String) {
+pub(crate) fn worker_exit(args: &[&str]) -> (i32, String) {
     let mut child = Command::new(bin("concur-worker"))
         .args(args)
         .env_remove("CONCUR_COORDINATOR")
@@ -163,13 +163,13 @@ fn without_tokens_only_loopback_is_served_unless_insecure() {
 }
 
 /// A CA and certificates signed by it.
-struct Pki {
-    ca_pem: String,
+pub(crate) struct Pki {
+    pub(crate) ca_pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
 impl Pki {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -182,7 +182,11 @@ impl Pki {
     }
 
     /// (certificate PEM, key PEM) for `names`, for a server or a client.
-    fn issue(&self, names: &[&str], purpose: ExtendedKeyUsagePurpose) -> (String, String) {
+    pub(crate) fn issue(
+        &self,
+        names: &[&str],
+        purpose: ExtendedKeyUsagePurpose,
+    ) -> (String, String) {
         let key = KeyPair::generate().unwrap();
         let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
@@ -194,7 +198,7 @@ impl Pki {
     }
 }
 
-fn pem_files(dir: &Path, name: &str, (cert, key): (String, String)) -> (String, String) {
+pub(crate) fn pem_files(dir: &Path, name: &str, (cert, key): (String, String)) -> (String, String) {
     (
         write(dir, &format!("{name}.pem"), &cert),
         write(dir, &format!("{name}.key"), &key),

@@ -3,6 +3,8 @@
 //! `report.json` schema.
 
 use super::matrix::{Axis, Measured};
+use crate::runner::WarmUp;
+use crate::trust::{self, Flag};
 use concur_core::fit::{self, Point, Spread};
 use concur_core::report::{efficiency, speedup};
 use serde::Serialize;
@@ -20,6 +22,10 @@ pub(crate) struct CompareReport {
     pub(crate) cores: u32,
     /// Runs per cell.
     pub(crate) repeat: u32,
+    /// The untimed runs made first; `null` with `--no-warm-up`.
+    pub(crate) warm_up: Option<WarmUp>,
+    /// Cores the jobs could use: `cores` locally, the attached hosts' against a coordinator.
+    pub(crate) target_cores: u32,
     /// Median wall time of 1 process x sequential, the base of every speedup.
     pub(crate) baseline_wall_s: f64,
     /// One entry per axis of variation.
@@ -74,6 +80,17 @@ pub(crate) struct CellReport {
     pub(crate) hosts: u32,
     /// Failed items (largest over the runs); timings of failing runs mean little.
     pub(crate) items_failed: u64,
+    /// Median CPU time / wall: cores kept busy on average.
+    pub(crate) cpu_cores_busy: f64,
+    /// Median per-job overhead: wall minus the longest shard.
+    pub(crate) overhead_s: f64,
+    /// Each run's position in the comparison (1 = first timed run), in run order.
+    pub(crate) run_order: Vec<u32>,
+    /// Why a figure of this cell should not be read plainly (empty when all are plausible).
+    pub(crate) flags: Vec<String>,
+    /// The same flags with the figure each is about, for the table's markers.
+    #[serde(skip)]
+    pub(crate) flagged: Vec<Flag>,
 }
 
 /// The models fitted to a series' speedups; `null`s when the series has no cell beyond one
@@ -154,7 +171,7 @@ impl FitReport {
 }
 
 impl CellReport {
-    fn new(measured: &Measured, baseline_wall_s: f64) -> Self {
+    fn new(measured: &Measured, baseline_wall_s: f64, context: &Context) -> Self {
         let walls: Vec<f64> = measured.runs.iter().map(|r| r.wall_s).collect();
         let spread = Spread::of(&walls).unwrap_or(Spread {
             median: 0.0,
@@ -167,6 +184,16 @@ impl CellReport {
         };
         let units = measured.cell.units();
         let speedup = speedup(baseline_wall_s, spread.median);
+        let overhead_s = median_of(|r| r.overhead_s);
+        let flagged = trust::flags(&trust::Figures {
+            cpu_bound: context.workload == "sum-squares",
+            units,
+            cores: context.target_cores,
+            wall_s: spread.median,
+            speedup,
+            efficiency: efficiency(speedup, units),
+            overhead_s,
+        });
         Self {
             processes: measured.cell.processes,
             strategy: measured.cell.strategy.to_string(),
@@ -187,6 +214,11 @@ impl CellReport {
                 .map(|r| r.items_failed)
                 .max()
                 .unwrap_or(0),
+            cpu_cores_busy: median_of(|r| concur_core::report::ratio(r.cpu_s, r.wall_s)),
+            overhead_s,
+            run_order: measured.order.clone(),
+            flags: trust::reasons(&flagged),
+            flagged,
         }
     }
 }
@@ -199,6 +231,8 @@ pub(crate) struct Context {
     pub(crate) target: String,
     pub(crate) cores: u32,
     pub(crate) repeat: u32,
+    pub(crate) warm_up: Option<WarmUp>,
+    pub(crate) target_cores: u32,
 }
 
 /// Builds the report from the measured cells of each series (series 0 holds the baseline).
@@ -215,7 +249,7 @@ pub(crate) fn build(context: Context, series: &[super::matrix::SeriesRun]) -> Co
             let mut cells: Vec<CellReport> = run
                 .cells
                 .iter()
-                .map(|m| CellReport::new(m, baseline_wall_s))
+                .map(|m| CellReport::new(m, baseline_wall_s, &context))
                 .collect();
             cells.sort_by_key(|c| c.units);
             let points: Vec<Point> = cells
@@ -241,6 +275,8 @@ pub(crate) fn build(context: Context, series: &[super::matrix::SeriesRun]) -> Co
         target: context.target,
         cores: context.cores,
         repeat: context.repeat,
+        warm_up: context.warm_up,
+        target_cores: context.target_cores,
         baseline_wall_s,
         series,
         recommendation,

@@ -31,6 +31,7 @@ fn measured(walls: impl Fn(&super::super::matrix::Cell) -> Vec<f64>) -> Vec<Seri
                 .map(|cell| Measured {
                     cell: *cell,
                     runs: walls(cell).into_iter().map(job).collect(),
+                    order: Vec::new(),
                 })
                 .collect(),
             def,
@@ -45,6 +46,8 @@ fn context() -> Context {
         target: "local".into(),
         cores: 2,
         repeat: 3,
+        warm_up: None,
+        target_cores: 2,
     }
 }
 
@@ -100,4 +103,49 @@ fn a_peaked_series_gets_an_optimum_on_its_own_axis() {
     assert_eq!(threads.fit.optimum_concurrency, Some(3));
     let expected = 1.0 / concur_core::fit::usl_speedup(0.1, 0.1, 3.0);
     assert!((threads.fit.optimum_wall_s.unwrap() - expected).abs() < 1e-9);
+}
+
+#[test]
+fn a_cold_baseline_shows_as_flags_not_as_plain_figures() {
+    // The run: the baseline carried the start-up (1.35 s instead of 1.0 s), so
+    // 2 processes x threads 1 came out at 2.70x on 2 cores.
+    let timed = |wall_s: f64| {
+        let mut run = job(wall_s);
+        run.overhead_s = 0.01;
+        run
+    };
+    let runs: Vec<SeriesRun> = measured(|cell| {
+        vec![if cell.is_baseline() {
+            1.35
+        } else {
+            1.0 / f64::from(cell.units().min(2))
+        }]
+    })
+    .into_iter()
+    .map(|mut s| {
+        for m in &mut s.cells {
+            m.runs = m.runs.iter().map(|r| timed(r.wall_s)).collect();
+        }
+        s
+    })
+    .collect();
+    let report = build(context(), &runs);
+    let mix = &report.series[2];
+    let two_by_one = &mix.cells[0];
+    assert_eq!((two_by_one.processes, two_by_one.concurrency), (2, 1));
+    assert!(
+        two_by_one.flags[0].starts_with("speedup 2.70x exceeds the 2 cores used"),
+        "{:?}",
+        two_by_one.flags
+    );
+    assert!(two_by_one.flags[1].starts_with("efficiency 135% is over 100%"));
+    // The baseline itself is plausible: nothing to flag.
+    assert!(report.series[0].cells[0].flags.is_empty());
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["series"][2]["cells"][0]["flags"][0]
+            .as_str()
+            .map(|f| f.starts_with("speedup 2.70x")),
+        Some(true)
+    );
 }
