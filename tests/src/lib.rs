@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod jobs;
 pub mod lab;
 pub mod measure;
+pub mod swarm;
 pub mod web;
 
 use serde_json::Value;

@@ -22,15 +22,13 @@
 
 use concur_proto::pb;
 use concur_proto::pb::job_service_client::JobServiceClient;
-use concur_proto::pb::worker_service_client::WorkerServiceClient;
-use concur_tests::measure::{Proc, job_client, mib, rss_kib, server, site_simulator};
+use concur_tests::measure::{Proc, cpu_seconds, job_client, mib, rss_kib, server, site_simulator};
+use concur_tests::swarm::simulated_worker;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
 struct Options {
@@ -76,22 +74,6 @@ fn options() -> Options {
         }
     }
     o
-}
-
-/// User plus system CPU seconds a process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<f64>().ok()))
-        .sum();
-    // SAFETY: sysconf has no preconditions.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    ticks / per_second.max(1.0)
 }
 
 fn empty_shards(shards: u64) -> pb::JobSpec {
@@ -140,87 +122,6 @@ async fn run_job(client: &mut JobServiceClient<Channel>, shards: u64) -> (u64, D
         "job {job_id} did not succeed"
     );
     (job_id, start.elapsed())
-}
-
-/// One simulated worker: attaches, heartbeats, and finishes every assignment at once.
-async fn simulated_worker(channel: Channel, window: u32, finished: Arc<AtomicU64>) {
-    let mut client = WorkerServiceClient::new(channel).max_decoding_message_size(usize::MAX);
-    let (outbound, receiver) = mpsc::channel(1024);
-    let register = pb::Register {
-        host: "swarm".into(),
-        pid: std::process::id(),
-        cores: 1,
-        slots: 1,
-        version: "swarm".into(),
-        prefetch: window,
-        protocol: concur_core::protocol::PROTOCOL_REVISION,
-    };
-    let message = |msg| pb::FromWorkerMessage { msg: Some(msg) };
-    use pb::from_worker_message::Msg as Out;
-    use pb::to_worker_message::Msg as In;
-    outbound.send(message(Out::Register(register))).await.ok();
-    let Ok(response) = client.attach(ReceiverStream::new(receiver)).await else {
-        return;
-    };
-    let mut inbound = response.into_inner();
-    let beats = outbound.clone();
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            interval.tick().await;
-            let beat = pb::Heartbeat { running: 0 };
-            if beats.send(message(Out::Heartbeat(beat))).await.is_err() {
-                return;
-            }
-        }
-    });
-    // A first-release coordinator (protocol 0) reads results only from UnitResults.
-    let mut results_ride_with_finish = true;
-    while let Ok(Some(message_in)) = inbound.message().await {
-        let assignments = match message_in.msg {
-            Some(In::Registered(registered)) => {
-                results_ride_with_finish = registered.protocol >= 2;
-                continue;
-            }
-            Some(In::Assign(assign)) => vec![assign],
-            Some(In::AssignMany(many)) => many.shards,
-            _ => continue,
-        };
-        for assign in assignments {
-            let results = assign
-                .sum_squares
-                .iter()
-                .enumerate()
-                .map(|(unit, u)| pb::UnitResult {
-                    unit: unit as u32,
-                    ok: true,
-                    value_lo: concur_core::kernel::sum_squares_range(u.lo, u.hi) as u64,
-                    ..pb::UnitResult::default()
-                })
-                .collect();
-            let results = if results_ride_with_finish {
-                results
-            } else {
-                let batch = pb::UnitResults {
-                    lease: assign.lease,
-                    results,
-                };
-                if outbound.send(message(Out::Results(batch))).await.is_err() {
-                    return;
-                }
-                Vec::new()
-            };
-            let done = pb::ShardFinished {
-                lease: assign.lease,
-                results,
-                ..pb::ShardFinished::default()
-            };
-            if outbound.send(message(Out::Finished(done))).await.is_err() {
-                return;
-            }
-            finished.fetch_add(1, Ordering::Relaxed);
-        }
-    }
 }
 
 /// wrk's requests/s against `url` with `connections` connections for `seconds`.
@@ -369,7 +270,12 @@ fn main() {
             let endpoint = Endpoint::from_shared(url.clone()).unwrap();
             for _ in 0..o.workers {
                 let channel = runtime.block_on(endpoint.connect()).expect("connect");
-                runtime.spawn(simulated_worker(channel, o.window, finished.clone()));
+                runtime.spawn(simulated_worker(
+                    channel,
+                    o.window,
+                    Duration::ZERO,
+                    finished.clone(),
+                ));
             }
         }
         other => unreachable!("mode {other} checked in options()"),

@@ -12,8 +12,11 @@ use tonic::Status;
 
 /// Bars sent at most before merging by time bucket.
 pub(crate) const MAX_BARS: usize = 4000;
-/// Time buckets across the window when merging.
-const BUCKETS: f64 = 400.0;
+/// Time buckets across the window per lane when merging: enough for the lanes together to
+/// stay near [`MAX_BARS`], at least a few, at most what a screen's width resolves.
+fn buckets_per_lane(lanes: usize) -> f64 {
+    (MAX_BARS / lanes.max(1)).clamp(4, 400) as f64
+}
 
 /// What part of the timeline to send.
 #[derive(Debug, Clone, Copy, Default)]
@@ -228,7 +231,9 @@ fn finish(job_id: u64, processes: &mut [Process], window: Window, now_s: f64) ->
         .unwrap_or_else(|| all().map(|b| b.end_s).fold(0.0, f64::max))
         .max(from_s);
     let total = all().count();
-    let bucket_s = (total > MAX_BARS).then(|| ((to_s - from_s) / BUCKETS).max(1e-6));
+    let lanes = processes.iter().map(|p| p.lanes.len()).sum();
+    let bucket_s =
+        (total > MAX_BARS).then(|| ((to_s - from_s) / buckets_per_lane(lanes)).max(1e-6));
     if let Some(bucket_s) = bucket_s {
         for lane in processes.iter_mut().flat_map(|p| p.lanes.iter_mut()) {
             lane.bars = merge(std::mem::take(&mut lane.bars), from_s, bucket_s);
