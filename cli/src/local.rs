@@ -40,21 +40,31 @@ pub(crate) async fn serve_dashboard_on(addr: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Binds the dashboard's address; the previous cluster's dashboard (e.g. the last `compare`
-/// cell's) may hold it a moment longer while it stops.
+/// Binds the dashboard: at `addr`, or, when another local cluster of this run serves there
+/// (`compare` and `demo` keep one cluster per process count), at the next free port after it.
+/// Each cluster prints its own URL.
 async fn bind_dashboard(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        match concur_coordinator::listen::bind(addr).await {
+    let base = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .with_context(|| format!("--http-listen {addr}: not an address"))?;
+    let tries = if base.port() == 0 { 1 } else { 32 };
+    let mut last = None;
+    for offset in 0..tries {
+        let mut candidate = base;
+        candidate.set_port(base.port().saturating_add(offset));
+        match concur_coordinator::listen::bind(&candidate.to_string()).await {
             Ok(listener) => return Ok(listener),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
             Err(e) => {
-                return Err(e).with_context(|| format!("cannot serve the dashboard on {addr}"));
+                return Err(e)
+                    .with_context(|| format!("cannot serve the dashboard on {candidate}"));
             }
         }
     }
+    Err(last.map_or_else(|| anyhow::anyhow!("no port"), anyhow::Error::from)).with_context(|| {
+        format!("cannot serve the dashboard on {addr} or the {tries} ports after it")
+    })
 }
 
 /// A running local cluster.
@@ -84,7 +94,7 @@ impl LocalCluster {
         if let Some(addr) = DASHBOARD.get() {
             let http = bind_dashboard(addr).await?;
             eprintln!(
-                "dashboard: http://{}/ (live while the local cluster runs)",
+                "dashboard of the local cluster with {workers} worker processes: http://{}/ (live while it runs)",
                 http.local_addr()?
             );
             coordinator = coordinator.with_http(http);

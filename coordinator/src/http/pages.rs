@@ -5,10 +5,12 @@
 use super::Http;
 use super::api::{JOBS_LISTED, Snapshot, cluster_view, jobs_view, timeline_view};
 use super::assets::INDEX;
-use crate::service::timeline::Window;
-use axum::extract::{Path, State};
+use crate::service::timeline::{self, Window};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use concur_core::JobId;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// The page with `initial` embedded as JSON (`<` escaped so no text can close the script).
@@ -44,14 +46,34 @@ pub(super) async fn overview(State(http): State<Http>) -> Response {
     page(&initial)
 }
 
-/// `/jobs/{id}`: one job's timeline.
-pub(super) async fn job(State(http): State<Http>, Path(id): Path<u64>) -> Response {
+/// Which shard's items to open with the page.
+#[derive(Debug, Deserialize)]
+pub(super) struct JobQuery {
+    shard: Option<u32>,
+}
+
+/// `/jobs/{id}[?shard=S]`: one job's timeline, and one shard's items if asked. An unknown
+/// job's page says so, with status 404.
+pub(super) async fn job(
+    State(http): State<Http>,
+    Path(id): Path<u64>,
+    Query(query): Query<JobQuery>,
+) -> Response {
     let initial =
         tokio::task::spawn_blocking(move || match timeline_view(&http, id, Window::default()) {
-            Ok(timeline) => json!({ "snapshot": snapshot(&http), "timeline": timeline }),
+            Ok(timeline) => {
+                let shard = query
+                    .shard
+                    .and_then(|s| timeline::shard_timeline(&http.shared, JobId(id), s).ok());
+                json!({ "snapshot": snapshot(&http), "timeline": timeline, "shard": shard })
+            }
             Err(status) => json!({ "error": status.message() }),
         })
         .await
         .unwrap_or(Value::Null);
-    page(&initial)
+    let mut response = page(&initial);
+    if initial.get("error").is_some() {
+        *response.status_mut() = axum::http::StatusCode::NOT_FOUND;
+    }
+    response
 }

@@ -157,6 +157,17 @@ fn the_dashboard_shows_workers_jobs_and_bars_placed_within_the_coordinators_own_
     assert_eq!(items, 4, "shard 0's four items: {shard}");
     assert!(item_lanes.len() <= 3, "at most its 3 threads: {shard}");
 
+    // The job's page embeds its first render, the opened shard's items included.
+    let page = get(&web, &format!("/jobs/{job_id}?shard=0"));
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<script id=\"initial\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("\"shard\":{"), "shard items embedded");
+    assert_eq!(get(&web, "/jobs/999").status, 404);
+
     let missing = get(&web, "/api/jobs/999/timeline");
     assert_eq!(missing.status, 404);
     assert!(
@@ -212,6 +223,37 @@ fn the_dashboard_shows_workers_jobs_and_bars_placed_within_the_coordinators_own_
     );
     assert_eq!(worker_samples["concur_worker_shards_total"], 6.0);
     assert_eq!(worker_samples["concur_worker_attached"], 1.0);
+
+    // Every metric the shipped Grafana dashboard queries is one the binaries export.
+    let exported = format!(
+        "{}{}",
+        get(&web, "/metrics").body,
+        get(&worker_metrics, "/metrics").body
+    );
+    let grafana: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            concur_tests::deploy::deploy_dir().join("grafana/concur-dashboard.json"),
+        )
+        .unwrap(),
+    )
+    .expect("the Grafana dashboard is JSON");
+    let mut queried = 0;
+    for panel in grafana["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("concur_") {
+                    queried += 1;
+                    assert!(
+                        exported.contains(&format!("\n{word}")),
+                        "{word} (panel {}) is not exported",
+                        panel["title"]
+                    );
+                }
+            }
+        }
+    }
+    assert!(queried >= 10, "{queried} metrics queried");
 }
 
 #[test]

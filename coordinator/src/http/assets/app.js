@@ -63,7 +63,7 @@ async function getJson(path) {
 }
 
 // Lays out processes and lanes; returns the SVG.
-function drawTimeline(t, onBar, onSelect) {
+function drawTimeline(t, laneName, onBar, onSelect) {
   const width = Math.max(600, $("#timeline").clientWidth || 1000);
   const left = 150, right = 20, top = 24, laneH = 16, gap = 10;
   const span = Math.max(t.to_s - t.from_s, 1e-6);
@@ -92,7 +92,7 @@ function drawTimeline(t, onBar, onSelect) {
     add("text", { x: 4, y: y + 12, class: "group-label" }, `${p.host}:${p.pid}`);
     y += 16;
     for (const lane of p.lanes) {
-      add("text", { x: 14, y: y + 12, class: "lane-label" }, `lane ${lane.lane}`);
+      add("text", { x: 14, y: y + 12, class: "lane-label" }, `${laneName} ${lane.lane}`);
       for (const b of lane.bars) {
         const x0 = x(Math.max(b.start_s, t.from_s));
         const w = Math.max(1, x(Math.min(b.end_s, t.to_s)) - x0);
@@ -134,13 +134,13 @@ function drawTimeline(t, onBar, onSelect) {
   return svg;
 }
 
-async function showShard(jobId, shardId) {
+async function showShard(jobId, shardId, embedded) {
   view.shard = shardId;
   $("#shard-title").textContent = `Shard ${shardId}: its items on their threads or tasks`;
   try {
-    const t = await getJson(`/api/jobs/${jobId}/shards/${shardId}`);
+    const t = embedded || await getJson(`/api/jobs/${jobId}/shards/${shardId}`);
     const box = $("#shard");
-    box.replaceChildren(drawTimeline(t, null, null));
+    box.replaceChildren(drawTimeline(t, "thread/task", null, null));
     if (t.bucket_s) box.appendChild(Object.assign(document.createElement("p"), { className: "muted", textContent: `${fmtN(t.bars)} bars, items merged per ${fmtS(t.bucket_s)}` }));
   } catch (err) {
     $("#shard").textContent = err.message;
@@ -173,11 +173,11 @@ function renderJob(t) {
     `<span class="job-progress">${progressBar(j.progress)}</span> · ${fmtN(j.items.ok)} ok, ${fmtN(j.items.failed)} failed of ${fmtN(j.items.total)} · ` +
     `${fmtN(Math.round(j.items_per_s))} items/s · ETA ${fmtS(j.eta_s)} · wall ${fmtS(j.wall_s)} · ` +
     `${j.shards_done}/${j.shards_total} shards, ${j.shards_running} running`;
-  $("#timeline").replaceChildren(drawTimeline(t,
+  $("#timeline").replaceChildren(drawTimeline(t, "slot",
     (b) => showShard(id, b.id),
     (from, to) => { view.from = from; view.to = to; refreshJob(); }));
   $("#timeline-note").textContent =
-    `${t.processes.length} processes, ${fmtN(t.bars)} bars` +
+    `${t.processes.length} ${t.processes.length === 1 ? "process" : "processes"}, ${fmtN(t.bars)} bars` +
     (t.bucket_s ? `; shards merged per lane and ${fmtS(t.bucket_s)} bucket — drag to zoom in` : "") +
     `. Bars are placed on the coordinator's clock from its own lease and result timestamps; hover for the placement error.`;
   clearTimeout(view.timer);
@@ -197,6 +197,8 @@ function route(initial) {
     $("#overview").hidden = true;
     $("#job").hidden = false;
     if (initial && initial.timeline) renderJob(initial.timeline); else refreshJob();
+    const shard = new URLSearchParams(location.search).get("shard");
+    if (shard !== null) showShard(view.job, Number(shard), initial && initial.shard);
   } else {
     $("#overview").hidden = false;
     $("#job").hidden = true;
