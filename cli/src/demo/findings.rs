@@ -9,6 +9,21 @@ const GAIN: f64 = 1.3;
 /// Efficiency at which a row is "close to" its ideal.
 const CLOSE: f64 = 0.7;
 
+/// What a sentence citing `rows`' figures must add when the table flags one of them: a figure
+/// that cannot be trusted is never quoted plainly.
+fn caveat(rows: &[&Row]) -> String {
+    let flagged: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.flags.is_empty())
+        .map(|r| format!("{}: {}", r.name, r.flags.join("; ")))
+        .collect();
+    if flagged.is_empty() {
+        String::new()
+    } else {
+        format!(" (Read with care: the table flags {}.)", flagged.join(", "))
+    }
+}
+
 fn find<'a>(rows: &'a [Row], name: &str) -> Option<&'a Row> {
     rows.iter().find(|r| r.name == name)
 }
@@ -19,6 +34,7 @@ pub(crate) fn write(rows: &[Row], settings: &Settings) -> Vec<String> {
     let get = |name| find(rows, name);
     if let (Some(threads), Some(sync)) = (get("cpu-threads"), get("cpu-sync")) {
         let python = python_baseline(JobKind::Cpu) / 9.19;
+        let with_care = caveat(&[threads, sync]);
         out.push(if threads.speedup >= GAIN {
             format!(
                 "Threads helped the CPU job here: cpu-threads ran {:.2}x faster than cpu-sync on {} cores (CPU utilisation {:.0}% against {:.0}%). Rust threads compute in parallel — there is no GIL — so the cores, not the language, cap the gain; the post's Python threads gained {python:.2}x.",
@@ -26,12 +42,12 @@ pub(crate) fn write(rows: &[Row], settings: &Settings) -> Vec<String> {
                 settings.cores,
                 threads.cpu_utilisation * 100.0,
                 sync.cpu_utilisation * 100.0
-            )
+            ) + &with_care
         } else {
             format!(
                 "Threads did not help the CPU job here ({:.2}x) with {} core(s): there was no idle core to run them on. Unlike Python's (GIL-bound, {python:.2}x in the post), Rust threads would scale with more cores.",
                 threads.speedup, settings.cores
-            )
+            ) + &with_care
         });
     }
     if let (Some(processes), Some(threads), Some(rayon)) =
@@ -48,7 +64,7 @@ pub(crate) fn write(rows: &[Row], settings: &Settings) -> Vec<String> {
             } else {
                 "."
             }
-        ));
+        ) + &caveat(&[processes, threads, rayon]));
     }
     if let (Some(a), Some(t5), Some(t10), Some(p)) = (
         get("io-async"),
@@ -105,4 +121,46 @@ pub(crate) fn write(rows: &[Row], settings: &Settings) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, flags: &[&str]) -> Row {
+        Row {
+            name: name.into(),
+            workload: "sum-squares".into(),
+            processes: 1,
+            strategy: "threads".into(),
+            concurrency: 5,
+            units: 5,
+            wall_s: 1.0,
+            speedup: 2.25,
+            efficiency: 0.45,
+            effective_parallelism: 4.0,
+            cpu_utilisation: 1.0,
+            items_ok: 1,
+            items_failed: 0,
+            cpu_cores_busy: 1.0,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+            flagged: Vec::new(),
+            python_s: None,
+            python_speedup: None,
+            about: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_sentence_quoting_a_flagged_figure_says_so() {
+        let flagged = row("cpu-threads", &["speedup 2.25x exceeds the 2 cores used"]);
+        let plain = row("cpu-sync", &[]);
+        let text = caveat(&[&flagged, &plain]);
+        assert!(
+            text.contains("cpu-threads: speedup 2.25x exceeds"),
+            "{text}"
+        );
+        assert!(!text.contains("cpu-sync"), "{text}");
+        assert_eq!(caveat(&[&plain]), "");
+    }
 }
