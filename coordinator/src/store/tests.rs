@@ -86,13 +86,24 @@ pub(super) fn run_job_on(
     (admission.job_id, record)
 }
 
-/// A store under test: its name, writer, reader and scratch directory.
+/// A store under test: its name, writer, reader and scratch (a directory, and for PostgreSQL
+/// the server, kept alive until the scratch is dropped).
 type UnderTest = (
     &'static str,
     Box<dyn StoreWrite>,
     Box<dyn StoreRead>,
-    PathBuf,
+    Scratch,
 );
+
+/// A scratch directory, passed to `remove_dir_all` at the end of each case, and whatever must
+/// live as long as the store (a test PostgreSQL server).
+pub(super) struct Scratch(PathBuf, #[allow(dead_code)] Option<Box<dyn std::any::Any>>);
+
+impl AsRef<std::path::Path> for Scratch {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
 
 fn stores() -> Vec<UnderTest> {
     let dir = temp_dir("suite");
@@ -100,15 +111,30 @@ fn stores() -> Vec<UnderTest> {
     let sqlite_reader = sqlite.reader();
     let memory = MemoryStore::new();
     let memory_reader = memory.reader();
-    vec![
+    #[allow(unused_mut)] // PostgreSQL joins only with the `postgres-tests` feature.
+    let mut stores: Vec<UnderTest> = vec![
         (
             "sqlite",
             Box::new(sqlite),
             Box::new(sqlite_reader),
-            dir.clone(),
+            Scratch(dir.clone(), None),
         ),
-        ("memory", Box::new(memory), Box::new(memory_reader), dir),
-    ]
+        (
+            "memory",
+            Box::new(memory),
+            Box::new(memory_reader),
+            Scratch(dir.clone(), None),
+        ),
+    ];
+    #[cfg(feature = "postgres-tests")]
+    {
+        let db = super::postgres::testing::database();
+        let pg = super::postgres::Postgres::open(&db.url, None).unwrap();
+        let pg_reader = pg.reader();
+        let scratch = Scratch(dir, Some(Box::new(db)));
+        stores.push(("postgres", Box::new(pg), Box::new(pg_reader), scratch));
+    }
+    stores
 }
 
 #[test]
