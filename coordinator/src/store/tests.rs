@@ -86,8 +86,7 @@ pub(super) fn run_job_on(
     (admission.job_id, record)
 }
 
-/// A store under test: its name, writer, reader and scratch (a directory, and for PostgreSQL
-/// the server, kept alive until the scratch is dropped).
+/// A store under test: its name, writer, reader and scratch directory.
 type UnderTest = (
     &'static str,
     Box<dyn StoreWrite>,
@@ -95,8 +94,7 @@ type UnderTest = (
     Scratch,
 );
 
-/// A scratch directory, passed to `remove_dir_all` at the end of each case, and whatever must
-/// live as long as the store (a test PostgreSQL server).
+/// A scratch directory, and what must outlive the store (a test PostgreSQL server).
 pub(super) struct Scratch(PathBuf, #[allow(dead_code)] Option<Box<dyn std::any::Any>>);
 
 impl AsRef<std::path::Path> for Scratch {
@@ -128,11 +126,8 @@ fn stores() -> Vec<UnderTest> {
     ];
     #[cfg(feature = "postgres-tests")]
     {
-        let db = super::postgres::testing::database();
-        let pg = super::postgres::Postgres::open(&db.url, None).unwrap();
-        let pg_reader = pg.reader();
-        let scratch = Scratch(dir, Some(Box::new(db)));
-        stores.push(("postgres", Box::new(pg), Box::new(pg_reader), scratch));
+        let (pg, pg_reader, server) = super::postgres::testing::suite_store();
+        stores.push(("postgres", pg, pg_reader, Scratch(dir, Some(server))));
     }
     stores
 }

@@ -3,7 +3,8 @@
 //!
 //! The store's traits are synchronous and are called from the writer's std thread and from
 //! `spawn_blocking` threads, so the async driver runs on a runtime the store owns: callers
-//! `block_on` it, and the connections' I/O tasks run on its two worker threads.
+//! `block_on` it (never from inside it), and the connections' I/O tasks run on its two
+//! worker threads.
 
 use crate::store::{Result, StoreError};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
@@ -108,10 +109,11 @@ impl Backend {
     /// the pool. Connects lazily: the first statement reports an unreachable server.
     pub(super) fn new(url: &str) -> Result<Self> {
         let mut config: tokio_postgres::Config =
-            url.parse().map_err(|e: tokio_postgres::Error| StoreError::Postgres {
-                server: "(unparsed connection string)".into(),
-                cause: chain(&e),
-            })?;
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| StoreError::Postgres {
+                    server: "(unparsed connection string)".into(),
+                    cause: chain(&e),
+                })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -160,11 +162,13 @@ impl Backend {
 
     /// Runs `step` to completion on the store's runtime and names the server in its error.
     ///
-    /// Must not be called from an async context (tokio panics): callers are the writer thread
-    /// and blocking threads, as for SQLite.
+    /// Callers are the writer thread and blocking threads, as for SQLite, but also the
+    /// coordinator's start-up inside its async `main`: `block_in_place` lets a worker thread of
+    /// a multi-thread runtime block here (elsewhere it costs nothing). A current-thread
+    /// runtime cannot allow that, and tokio panics: open the store before it, or off it.
     pub(super) fn run<T>(&self, step: impl Future<Output = PgResult<T>>) -> Result<T> {
         let runtime = self.runtime.as_ref().expect("runtime lives until drop");
-        runtime.block_on(step).map_err(|fail| self.error(fail))
+        tokio::task::block_in_place(|| runtime.block_on(step)).map_err(|fail| self.error(fail))
     }
 
     /// A pooled connection (opening one if none is idle).

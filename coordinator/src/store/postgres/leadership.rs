@@ -130,9 +130,13 @@ impl Leadership {
     }
 }
 
-/// Checks, inside a write transaction, that `epoch` is still the lease's epoch, and keeps the
+/// Checks, inside a statement-by-statement write transaction (pruning; `commit` pipelines its
+/// own fence), that `epoch` is still the lease's epoch, and keeps the
 /// row share-locked until the transaction ends (see the module doc). `None` = unfenced.
-pub(super) async fn fence(tx: &deadpool_postgres::Transaction<'_>, epoch: Option<u64>) -> PgResult<()> {
+pub(super) async fn fence(
+    tx: &deadpool_postgres::Transaction<'_>,
+    epoch: Option<u64>,
+) -> PgResult<()> {
     let Some(epoch) = epoch else {
         return Ok(());
     };

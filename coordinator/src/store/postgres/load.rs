@@ -77,9 +77,7 @@ async fn urls(tx: &Transaction<'_>, job_id: JobId) -> PgResult<UrlList> {
         .await?;
     let mut list = UrlList::new();
     for chunk in &chunks {
-        let text: &str = chunk
-            .try_get(0)
-            .map_err(|e| corrupt(job_id, "urls", e))?;
+        let text: &str = chunk.try_get(0).map_err(|e| corrupt(job_id, "urls", e))?;
         list.extend_from_lines(text);
     }
     Ok(list)

@@ -10,9 +10,11 @@
 //!
 //! Layout:
 //! - `conn`: the store's own runtime, the pool, errors that name the server.
+//! - `commit`: one write transaction, its statements pipelined (two round trips).
 //! - `schema`: tables and versioned migrations. `write`, `read`, `load`, `rows`: as SQLite's.
 //! - `leadership`: the lease (acquire, renew, current, release) and the write fence.
 
+mod commit;
 mod conn;
 mod leadership;
 mod load;
@@ -28,7 +30,7 @@ pub(crate) mod testing;
 #[cfg(all(test, feature = "postgres-tests"))]
 mod tests;
 
-pub use leadership::{Lease, Leadership};
+pub use leadership::{Leadership, Lease};
 pub use read::PostgresReader;
 
 use super::{Loaded, NewJobRecord, Result, Retention, StoreWrite, WriteOp};
@@ -145,13 +147,10 @@ impl Postgres {
 
 impl StoreWrite for Postgres {
     fn submit(&mut self, job: &NewJobRecord) -> Result<()> {
+        let stmts = write::submit(job)?;
         self.backend.run(async {
-            let mut client = self.backend.client().await?;
-            let tx = client.transaction().await?;
-            leadership::fence(&tx, self.epoch).await?;
-            write::submit(&tx, job).await?;
-            tx.commit().await?;
-            Ok(())
+            let client = self.backend.client().await?;
+            commit::commit(client, self.epoch, &stmts).await
         })
     }
 
@@ -169,20 +168,18 @@ impl StoreWrite for Postgres {
                 _ => None,
             })
             .collect();
-        self.backend.run(async {
-            let mut client = self.backend.client().await?;
-            let tx = client.transaction().await?;
-            leadership::fence(&tx, self.epoch).await?;
-            for op in ops {
-                if let WriteOp::Persist(Persist::ShardLeased { lease }) = op
-                    && committed.contains(&(lease.job_id, lease.shard_id))
-                {
-                    continue;
-                }
-                write::apply(&tx, op).await?;
+        let mut stmts = Vec::with_capacity(ops.len() * 2);
+        for op in ops {
+            if let WriteOp::Persist(Persist::ShardLeased { lease }) = op
+                && committed.contains(&(lease.job_id, lease.shard_id))
+            {
+                continue;
             }
-            tx.commit().await?;
-            Ok(())
+            write::apply(op, &mut stmts);
+        }
+        self.backend.run(async {
+            let client = self.backend.client().await?;
+            commit::commit(client, self.epoch, &stmts).await
         })
     }
 
@@ -197,4 +194,3 @@ impl StoreWrite for Postgres {
         })
     }
 }
-

@@ -159,4 +159,3 @@ pub(crate) fn outcome(job_id: JobId, row: &Row) -> Result<(u32, Outcome)> {
 pub(crate) fn spec(job_id: JobId, text: &str) -> Result<JobSpec> {
     serde_json::from_str(text).map_err(|e| corrupt(job_id, "spec", e))
 }
-

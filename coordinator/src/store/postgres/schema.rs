@@ -104,7 +104,10 @@ INSERT INTO leadership (id, holder, epoch, expires_at) VALUES (1, '', 0, to_time
 
 /// Each entry brings version `i + 1` to `i + 2`; append one per schema change, never edit one.
 const MIGRATIONS: &[&str] = &[];
-const _: () = assert!(MIGRATIONS.len() as i64 == VERSION - 1, "one migration per version");
+const _: () = assert!(
+    MIGRATIONS.len() as i64 == VERSION - 1,
+    "one migration per version"
+);
 
 /// Shard states in the `shards` table (the same numbers as SQLite's).
 pub(crate) const SHARD_LEASED: i16 = 0;

@@ -64,9 +64,7 @@ fn as_owner(program: &Path) -> Command {
 }
 
 fn run(mut command: Command, what: &str) {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
         out.status.success(),
         "{what} failed ({}): {}{}",
@@ -86,7 +84,10 @@ fn free_port() -> u16 {
 /// The numeric id of the `postgres` user and group.
 fn postgres_ids() -> (u32, u32) {
     let id = |flag: &str| -> u32 {
-        let out = Command::new("id").args([flag, "postgres"]).output().unwrap();
+        let out = Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout)
             .trim()
             .parse()
@@ -153,7 +154,14 @@ impl PgServer {
         );
         let mut create = Command::new(self.bin.join("createdb"));
         create
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
             .arg(&name);
         run(create, "createdb");
         TestDb {
@@ -169,6 +177,19 @@ impl PgServer {
 /// A fresh database on the shared server.
 pub(crate) fn database() -> TestDb {
     PgServer::shared().database()
+}
+
+/// A store on a fresh database for the shared suite in `store::tests`, its reader, and the
+/// database handle that keeps the server up.
+pub(crate) fn suite_store() -> (
+    Box<dyn crate::store::StoreWrite>,
+    Box<dyn crate::store::StoreRead>,
+    Box<dyn std::any::Any>,
+) {
+    let db = database();
+    let store = super::Postgres::open(&db.url, None).unwrap();
+    let reader = store.reader();
+    (Box::new(store), Box::new(reader), Box::new(db))
 }
 
 impl Drop for PgServer {

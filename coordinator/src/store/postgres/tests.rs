@@ -53,7 +53,11 @@ fn a_restart_restores_unfinished_jobs_and_never_reuses_ids() {
     let done = restored.shards_stored.iter().filter(|s| s.end.is_some());
     assert_eq!(done.count(), 1, "the committed shard stays committed");
     let leased = restored.shards_stored.iter().filter(|s| s.end.is_none());
-    assert_eq!(leased.count(), 2, "leased shards are known with their attempts");
+    assert_eq!(
+        leased.count(),
+        2,
+        "leased shards are known with their attempts"
+    );
     // A lower reservation never lowers the high-water mark.
     store
         .apply(&[WriteOp::Persist(Persist::WorkerIdsReserved {
@@ -75,13 +79,19 @@ fn a_schema_from_a_newer_concur_is_refused() {
         .run(async {
             let client = backend.client().await?;
             client
-                .execute("UPDATE meta SET value = 99 WHERE key = 'schema_version'", &[])
+                .execute(
+                    "UPDATE meta SET value = 99 WHERE key = 'schema_version'",
+                    &[],
+                )
                 .await?;
             Ok(())
         })
         .unwrap();
     let err = Postgres::open(&db.url, None).unwrap_err().to_string();
-    assert!(err.contains("version 99") && err.contains("newer concur"), "{err}");
+    assert!(
+        err.contains("version 99") && err.contains("newer concur"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -108,10 +118,17 @@ fn the_lease_is_taken_once_renewed_by_its_holder_and_retaken_after_expiry() {
     assert_eq!(store.current().unwrap(), None, "nobody has held it");
     let first = store.acquire("a", LONG).unwrap().expect("free");
     assert_eq!(store.acquire("b", LONG).unwrap(), None, "held by a");
-    assert_eq!(store.acquire("a", LONG).unwrap(), None, "a renews, not re-acquires");
+    assert_eq!(
+        store.acquire("a", LONG).unwrap(),
+        None,
+        "a renews, not re-acquires"
+    );
     assert!(store.renew("a", first, LONG).unwrap());
     let lease = store.current().unwrap().unwrap();
-    assert_eq!((lease.holder.as_str(), lease.epoch, lease.live), ("a", first, true));
+    assert_eq!(
+        (lease.holder.as_str(), lease.epoch, lease.live),
+        ("a", first, true)
+    );
     // Let it lapse (a zero TTL expires at once by the database's clock), then b takes it.
     assert!(store.renew("a", first, Duration::ZERO).unwrap());
     assert!(!store.current().unwrap().unwrap().live);
@@ -122,7 +139,11 @@ fn the_lease_is_taken_once_renewed_by_its_holder_and_retaken_after_expiry() {
     assert!(store.release("b", second).unwrap());
     assert_eq!(store.current().unwrap(), None);
     let third = store.acquire("a", LONG).unwrap().expect("released");
-    assert_eq!(third, second + 1, "a released epoch is never handed out again");
+    assert_eq!(
+        third,
+        second + 1,
+        "a released epoch is never handed out again"
+    );
 }
 
 #[test]
@@ -156,7 +177,9 @@ fn a_deposed_coordinator_commits_nothing() {
         max_jobs: 0,
         max_age: Some(Duration::ZERO),
     };
-    assert!(fenced(old.prune(&forget_all, u64::MAX / 2, 100).unwrap_err()));
+    assert!(fenced(
+        old.prune(&forget_all, u64::MAX / 2, 100).unwrap_err()
+    ));
     assert!(reader.job(lost.record.job_id).unwrap().is_none());
     assert!(reader.job(kept.record.job_id).unwrap().is_some());
     assert_eq!(reader.jobs(&[], 0).unwrap().1, before.1);
@@ -170,4 +193,21 @@ fn a_deposed_coordinator_commits_nothing() {
     new.submit(&lost).unwrap();
     let stored = reader.job(lost.record.job_id).unwrap().unwrap();
     assert_eq!(stored.state, JobState::Pending);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_works_from_async_start_up_code_and_blocking_threads() {
+    // The coordinator opens its store inside its async `main`, then reads on blocking threads.
+    let db = database();
+    let mut store = Postgres::open(&db.url, None).unwrap();
+    assert!(store.load().unwrap().jobs.is_empty());
+    let reader = Arc::new(store.reader());
+    let shared = reader.clone();
+    let (jobs, _) = tokio::task::spawn_blocking(move || shared.jobs(&[], 0).unwrap())
+        .await
+        .unwrap();
+    assert!(jobs.is_empty());
+    // Dropping the store's runtime inside an async context must not panic.
+    drop(store);
+    drop(reader);
 }
