@@ -2,7 +2,10 @@
 //! with the same records and semantics as the SQLite store, and writes fenced by a lease epoch.
 //!
 //! Durability: every write is one transaction, and nothing returns `Ok` before its `COMMIT`
-//! has returned (with the server's `synchronous_commit`, by default flushed to its WAL).
+//! has returned (with the server's `synchronous_commit`, by default flushed to its WAL). A
+//! deployment that accepts SQLite's `synchronous=NORMAL` trade (a crash of the database's
+//! machine may lose the last commits, never tear one) can add
+//! `options='-c synchronous_commit=off'` to the URL; `bench` measures both.
 //!
 //! Fencing: a store opened with an epoch (from [`Leadership::acquire`]) checks, inside each
 //! write transaction, that the lease's epoch is still its own, and otherwise rolls back and
