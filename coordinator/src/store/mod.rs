@@ -1,18 +1,21 @@
 //! Durable state: what the coordinator writes (jobs as submitted, leases, committed shards with
 //! their items' outcomes, final summaries) and reads back (reports, listings, restores).
 //!
-//! Two implementations behind one interface: [`sqlite`] for durable state in a directory (the
-//! default) and [`memory`] for `--in-memory` and local mode. One ordered [`writer`] thread
+//! Three implementations behind one interface: [`sqlite`] for durable state in a directory (the
+//! default), [`postgres`] for state in a PostgreSQL database (shared by an active and a standby
+//! coordinator, fenced by a lease epoch) and [`memory`] for `--in-memory` and local mode. One ordered [`writer`] thread
 //! applies every change in group commits, off the scheduler's lock; acknowledgements wait for
 //! the commit that stores what they promise.
 //!
 //! Layout:
 //! - `sqlite` (`schema`, `write`, `read`, `migrate`): the SQLite store.
+//! - `postgres` (`conn`, `schema`, `write`, `read`, `load`, `leadership`): the PostgreSQL store.
 //! - `memory`: the in-memory store.
 //! - `writer`: the writer thread, group commit, health and retries.
 //! - `retention`: which finished jobs to forget.
 
 pub mod memory;
+pub mod postgres;
 pub mod retention;
 pub mod sqlite;
 pub mod writer;
@@ -56,6 +59,26 @@ pub enum StoreError {
     /// SQLite failed (disk full, I/O error, read-only file system, …). Retried by the writer.
     #[error("state database: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// PostgreSQL failed: the server is unreachable, refused the login, or a statement failed.
+    /// The message names the server (`host:port`, never the password). Retried by the writer.
+    #[error("PostgreSQL server {server}: {cause}")]
+    Postgres {
+        /// Where the store connects, as `host:port` (several, comma-separated).
+        server: String,
+        /// What went wrong, with its causes.
+        cause: String,
+    },
+    /// A write was refused because this store's lease epoch is no longer the current one:
+    /// another coordinator took over. Nothing of the write is stored; retrying cannot succeed.
+    #[error(
+        "fenced: this coordinator writes under lease epoch {epoch} but the current epoch is {current} (another coordinator took over); nothing was written"
+    )]
+    Fenced {
+        /// The epoch this store was opened with.
+        epoch: u64,
+        /// The epoch in the database.
+        current: u64,
+    },
     /// A stored record does not decode.
     #[error("state database holds a corrupt record ({what}): {reason}")]
     Corrupt {

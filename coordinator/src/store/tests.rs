@@ -91,8 +91,17 @@ type UnderTest = (
     &'static str,
     Box<dyn StoreWrite>,
     Box<dyn StoreRead>,
-    PathBuf,
+    Scratch,
 );
+
+/// A scratch directory, and what must outlive the store (a test PostgreSQL server).
+pub(super) struct Scratch(PathBuf, #[allow(dead_code)] Option<Box<dyn std::any::Any>>);
+
+impl AsRef<std::path::Path> for Scratch {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
 
 fn stores() -> Vec<UnderTest> {
     let dir = temp_dir("suite");
@@ -100,15 +109,27 @@ fn stores() -> Vec<UnderTest> {
     let sqlite_reader = sqlite.reader();
     let memory = MemoryStore::new();
     let memory_reader = memory.reader();
-    vec![
+    #[allow(unused_mut)] // PostgreSQL joins only with the `postgres-tests` feature.
+    let mut stores: Vec<UnderTest> = vec![
         (
             "sqlite",
             Box::new(sqlite),
             Box::new(sqlite_reader),
-            dir.clone(),
+            Scratch(dir.clone(), None),
         ),
-        ("memory", Box::new(memory), Box::new(memory_reader), dir),
-    ]
+        (
+            "memory",
+            Box::new(memory),
+            Box::new(memory_reader),
+            Scratch(dir.clone(), None),
+        ),
+    ];
+    #[cfg(feature = "postgres-tests")]
+    {
+        let (pg, pg_reader, server) = super::postgres::testing::suite_store();
+        stores.push(("postgres", pg, pg_reader, Scratch(dir, Some(server))));
+    }
+    stores
 }
 
 #[test]

@@ -14,6 +14,9 @@ mod schema;
 mod write;
 
 pub use read::SqliteReader;
+// Shared with the PostgreSQL store, which stores the same records.
+pub(crate) use rows::corrupt;
+pub(crate) use write::spec_without_urls;
 
 use super::{Loaded, NewJobRecord, Result, Retention, StoreError, StoreWrite, WriteOp};
 use crate::scheduler::Persist;

@@ -10,8 +10,8 @@ use concur_core::workload::FetchSpec;
 use concur_core::{JobId, JobSpec, UrlList, Workload};
 use rusqlite::{Connection, params};
 
-/// The spec as stored: a fetch spec's URLs are kept apart, in chunks.
-fn spec_without_urls(spec: &JobSpec) -> JobSpec {
+/// The spec as stored: a fetch spec's URLs are kept apart, in chunks (PostgreSQL too).
+pub(crate) fn spec_without_urls(spec: &JobSpec) -> JobSpec {
     let workload = match &spec.workload {
         Workload::Fetch(fetch) => Workload::Fetch(FetchSpec {
             urls: UrlList::new(),
