@@ -24,7 +24,8 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub(crate) struct GlobalOpts {
-    /// Coordinator URL; without it (and without CONCUR_COORDINATOR) `submit` runs a local cluster.
+    /// Coordinator URL (several, comma-separated, for an active and its standbys); without it
+    /// (and without CONCUR_COORDINATOR) `submit` runs a local cluster.
     #[arg(long, global = true, env = "CONCUR_COORDINATOR")]
     pub(crate) coordinator: Option<String>,
     /// Output format.

@@ -1,6 +1,7 @@
 //! Connecting to a coordinator, with errors that say what to check.
 
 use crate::exit::CliError;
+use concur_proto::pb;
 use concur_proto::pb::job_service_client::JobServiceClient;
 use concur_worker::connect::{self as transport, BearerToken, Peer};
 use std::sync::OnceLock;
@@ -56,11 +57,54 @@ pub(crate) fn normalize(address: &str) -> String {
     }
 }
 
-/// Connects to the coordinator at `address`.
+/// Connects to the coordinator at `address`; of several comma-separated ones (an active and
+/// its standbys), to the first that answers as the active one.
 ///
 /// # Errors
-/// A malformed address, or nothing answering there ([`CliError::Input`], exit 2).
+/// A malformed address, or nothing answering there ([`CliError::Input`], exit 2); of several,
+/// none active (each one's answer named).
 pub(crate) async fn connect(address: &str) -> Result<Client, CliError> {
+    let urls: Vec<&str> = address
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .collect();
+    if urls.len() <= 1 {
+        return connect_one(address.trim().trim_end_matches(',')).await;
+    }
+    let mut answers = Vec::new();
+    for url in &urls {
+        let mut client = match connect_one(url).await {
+            Ok(client) => client,
+            Err(e) => {
+                answers.push(e.to_string());
+                continue;
+            }
+        };
+        // The cheapest call that a standby refuses and the active one answers.
+        let probe = pb::ListJobsRequest {
+            states: vec![pb::JobState::Running.into()],
+            limit: 1,
+        };
+        match client.list_jobs(probe).await {
+            Err(status)
+                if status.code() == tonic::Code::Unavailable
+                    && status.message().contains("standby") =>
+            {
+                answers.push(format!("{}: {}", normalize(url), status.message()));
+            }
+            // Active (or refusing us for a reason the caller reports, e.g. the token).
+            _ => return Ok(client),
+        }
+    }
+    Err(CliError::Unreachable(format!(
+        "no active coordinator among {}: {}",
+        urls.join(", "),
+        answers.join("; ")
+    )))
+}
+
+async fn connect_one(address: &str) -> Result<Client, CliError> {
     let url = normalize(address);
     let credentials = CREDENTIALS.get_or_init(Credentials::default);
     let mut endpoint = Endpoint::from_shared(url.clone())

@@ -41,6 +41,12 @@ fn broken_connection(status: &tonic::Status) -> bool {
 impl From<tonic::Status> for CliError {
     fn from(status: tonic::Status) -> Self {
         let message = status.message();
+        if status.code() == tonic::Code::Unavailable && message.contains("standby") {
+            // Unreachable, not input: `job --wait` keeps trying through a failover.
+            return CliError::Unreachable(format!(
+                "{message} (give every coordinator, comma-separated: --coordinator URL1,URL2)"
+            ));
+        }
         if broken_connection(&status) {
             return CliError::Unreachable(format!(
                 "lost the connection to the coordinator: {message}"

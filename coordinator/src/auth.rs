@@ -3,6 +3,7 @@
 
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 use subtle::ConstantTimeEq;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
@@ -88,22 +89,42 @@ impl Audience {
     }
 }
 
-/// Interceptor that requires `authorization: Bearer <token>` when a token is configured.
+/// Whether this coordinator is a standby, and if so which coordinator is active (its URL, or
+/// a description when it is not known): shared by the interceptors and the dashboard.
+pub type Role = Arc<RwLock<Option<String>>>;
+
+/// The answer a standby gives every request: retry elsewhere, and where.
+pub fn standby_status(active: &str) -> Status {
+    Status::unavailable(format!(
+        "this coordinator is a standby; the active coordinator is {active}"
+    ))
+}
+
+/// Interceptor that refuses every request on a standby, then requires
+/// `authorization: Bearer <token>` when a token is configured.
 #[derive(Debug, Clone)]
 pub struct TokenCheck {
     expected: Option<Token>,
     audience: Audience,
+    role: Role,
 }
 
 impl TokenCheck {
-    /// Checks against `expected`; `None` lets every request through.
-    pub fn new(expected: Option<Token>, audience: Audience) -> Self {
-        Self { expected, audience }
+    /// Checks against `expected` (`None` lets every request through) while `role` says active.
+    pub fn new(expected: Option<Token>, audience: Audience, role: Role) -> Self {
+        Self {
+            expected,
+            audience,
+            role,
+        }
     }
 }
 
 impl Interceptor for TokenCheck {
     fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(active) = &*self.role.read().unwrap_or_else(|p| p.into_inner()) {
+            return Err(standby_status(active));
+        }
         let Some(expected) = &self.expected else {
             return Ok(request);
         };
@@ -144,7 +165,7 @@ mod tests {
     fn tokens_are_checked_and_never_printed() {
         let token = Token::new("s3cret-token\n", "test").unwrap();
         assert_eq!(format!("{token:?}"), "Token(***)");
-        let mut check = TokenCheck::new(Some(token), Audience::Client);
+        let mut check = TokenCheck::new(Some(token), Audience::Client, Role::default());
         assert!(check.call(request(Some("Bearer s3cret-token"))).is_ok());
         let wrong = check.call(request(Some("Bearer nope"))).unwrap_err();
         assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
@@ -156,7 +177,7 @@ mod tests {
 
     #[test]
     fn without_a_token_everything_passes() {
-        let mut check = TokenCheck::new(None, Audience::Worker);
+        let mut check = TokenCheck::new(None, Audience::Worker, Role::default());
         assert!(check.call(request(None)).is_ok());
     }
 

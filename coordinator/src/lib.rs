@@ -13,6 +13,7 @@
 //!   by the binary, local mode and tests.
 
 pub mod auth;
+pub mod ha;
 pub mod http;
 pub mod listen;
 pub mod memory;
@@ -21,6 +22,7 @@ pub mod scheduler;
 pub mod server;
 pub mod service;
 pub mod settings;
+mod state;
 pub mod store;
 
 pub use server::{Coordinator, CoordinatorConfig, run};

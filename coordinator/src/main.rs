@@ -35,33 +35,71 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
-    // State first: a bad state directory fails before anything says it is listening.
-    let mut coordinator = concur_coordinator::Coordinator::open(settings.config.clone())?;
-    let mut dashboard = None;
-    if let Some(http) = &settings.http_listen {
-        let listener = concur_coordinator::listen::bind(http)
-            .await
-            .with_context(|| format!("cannot serve the dashboard on {http}"))?;
-        dashboard = Some(listener.local_addr()?);
-        coordinator = coordinator.with_http(listener);
-    }
-    let listener = concur_coordinator::listen::bind(&settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let scheme = if config.tls.is_some() {
         "https"
     } else {
         "http"
     };
+    // State first: a bad state directory fails before anything says it is listening. With
+    // PostgreSQL, the state is restored once this coordinator becomes the active one.
+    let mut coordinator = match &settings.state_url {
+        Some(_) => None,
+        None => Some(concur_coordinator::Coordinator::open(
+            settings.config.clone(),
+        )?),
+    };
+    let mut dashboard = None;
+    if let Some(http) = &settings.http_listen {
+        let listener = concur_coordinator::listen::bind(http)
+            .await
+            .with_context(|| format!("cannot serve the dashboard on {http}"))?;
+        dashboard = Some(listener);
+    }
+    let listener = concur_coordinator::listen::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let bound = listener.local_addr()?;
     // Printed on stdout so scripts (and tests) can learn an ephemeral port.
-    println!(
-        "concur-coordinator listening on {scheme}://{}",
-        listener.local_addr()?
-    );
-    if let Some(addr) = dashboard {
-        println!("concur-coordinator dashboard on http://{addr}/ (metrics at /metrics)");
+    println!("concur-coordinator listening on {scheme}://{bound}");
+    if let Some(http) = &dashboard {
+        println!(
+            "concur-coordinator dashboard on http://{}/ (metrics at /metrics)",
+            http.local_addr()?
+        );
+    }
+    if let Some(url) = settings.state_url.clone() {
+        let advertise = settings.advertise_url.clone().unwrap_or_else(|| {
+            let host = if bound.ip().is_unspecified() {
+                host_name()
+            } else {
+                bound.ip().to_string()
+            };
+            format!("{scheme}://{host}:{}", bound.port())
+        });
+        let ha = concur_coordinator::ha::HaSettings { url, advertise };
+        return concur_coordinator::ha::run(
+            settings.config,
+            ha,
+            listener,
+            dashboard,
+            shutdown_signal(),
+        )
+        .await;
+    }
+    let mut coordinator = coordinator.take().expect("opened above");
+    if let Some(http) = dashboard {
+        coordinator = coordinator.with_http(http);
     }
     coordinator.serve(listener, shutdown_signal()).await
+}
+
+/// This host's name, for the URL standbys tell clients when listening on every address.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 async fn shutdown_signal() {

@@ -2,14 +2,12 @@
 //! reflection and the heartbeat ticker.
 
 use crate::auth::{Audience, Token, TokenCheck};
-use crate::scheduler::{
-    Comm, Persist, RestoredState, Scheduler, SchedulerConfig, WORKER_ID_BLOCK, WorkerIds,
-};
+use crate::scheduler::{Comm, Scheduler, SchedulerConfig};
 use crate::service::{CoordinatorService, Shared};
 use crate::store::memory::MemoryStore;
+use crate::store::postgres::Postgres;
 use crate::store::sqlite::Sqlite;
-use crate::store::{Retention, StoreEvents, StoreRead, StoreWrite, WriteOp, Writer};
-use concur_core::{JobId, WorkerId};
+use crate::store::{Retention, StoreEvents, StoreRead, StoreWrite, Writer};
 use concur_proto::pb::job_service_server::JobServiceServer;
 use concur_proto::pb::worker_service_server::WorkerServiceServer;
 use std::future::Future;
@@ -17,7 +15,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Weak;
 use std::time::Duration;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
@@ -100,44 +97,6 @@ pub struct Coordinator {
     http: Option<TcpListener>,
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-type Opened = (Scheduler, Box<dyn StoreWrite>, Arc<dyn StoreRead>, bool);
-
-/// Opens the durable store in `dir`, restores the unfinished jobs and reserves worker ids for
-/// this run, all before anything is served.
-fn open_durable(config: &CoordinatorConfig, dir: &std::path::Path) -> anyhow::Result<Opened> {
-    let mut store = Sqlite::open(dir)?;
-    let loaded = store.load()?;
-    let through = loaded
-        .worker_ids_through
-        .get()
-        .saturating_add(WORKER_ID_BLOCK);
-    store.apply(&[WriteOp::Persist(Persist::WorkerIdsReserved {
-        through: WorkerId(through),
-    })])?;
-    let restored = loaded.jobs.len();
-    let state = RestoredState {
-        next_job_id: loaded.next_job_id.max(JobId(1)),
-        worker_ids: WorkerIds {
-            next: loaded.worker_ids_through.get() + 1,
-            stored_through: through,
-        },
-        jobs: loaded.jobs,
-    };
-    let (scheduler, finished) =
-        Scheduler::restore(config.scheduler.clone(), state, Instant::now(), unix_ms());
-    let finished: Vec<WriteOp> = finished.into_iter().map(WriteOp::Persist).collect();
-    store.apply(&finished)?;
-    info!(unfinished_jobs = restored, database = %store.path().display(), "state restored");
-    let reader: Arc<dyn StoreRead> = Arc::new(store.reader());
-    Ok((scheduler, Box::new(store), reader, true))
-}
-
 impl Coordinator {
     /// Opens the state: the store in `config.state_dir` (restoring its unfinished jobs), or an
     /// empty in-memory store.
@@ -145,8 +104,8 @@ impl Coordinator {
     /// # Errors
     /// The state directory cannot be used (in use, unwritable, empty or corrupt database).
     pub fn open(config: CoordinatorConfig) -> anyhow::Result<Self> {
-        let (scheduler, store, reader, durable) = match &config.state_dir {
-            Some(dir) => open_durable(&config, dir)?,
+        let opened = match &config.state_dir {
+            Some(dir) => crate::state::restore(&config, Sqlite::open(dir)?)?,
             None => {
                 let store = MemoryStore::new();
                 let reader: Arc<dyn StoreRead> = Arc::new(store.reader());
@@ -159,6 +118,21 @@ impl Coordinator {
                 )
             }
         };
+        Ok(Self::with_state(config, opened))
+    }
+
+    /// Opens the state in a PostgreSQL database (restoring its unfinished jobs: their leased
+    /// shards become new attempts), as the active coordinator whose writes `store` fences.
+    ///
+    /// # Errors
+    /// The database cannot be read or holds a corrupt record.
+    pub fn open_postgres(config: CoordinatorConfig, store: Postgres) -> anyhow::Result<Self> {
+        let opened = crate::state::restore(&config, store)?;
+        Ok(Self::with_state(config, opened))
+    }
+
+    fn with_state(config: CoordinatorConfig, opened: crate::state::Opened) -> Self {
+        let (scheduler, store, reader, durable) = opened;
         let retention = config.retention;
         let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
             let events: Weak<dyn StoreEvents> = weak.clone();
@@ -175,7 +149,27 @@ impl Coordinator {
                 outbox.job_changed(record.job_id);
             }
         });
-        Ok(Self { shared, http: None })
+        Self { shared, http: None }
+    }
+
+    /// A standby: no state of its own (the active coordinator's is in the shared database);
+    /// every RPC and page is refused, naming `active`, and health checks say not serving.
+    ///
+    /// # Errors
+    /// As [`Coordinator::open`] for in-memory state (none in practice).
+    pub fn standby(config: CoordinatorConfig, active: String) -> anyhow::Result<Self> {
+        let config = CoordinatorConfig {
+            state_dir: None,
+            ..config
+        };
+        let coordinator = Self::open(config)?;
+        coordinator.shared.set_standby_of(Some(active));
+        Ok(coordinator)
+    }
+
+    /// The state every RPC shares (to update a standby's view of the active coordinator).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Also serves the dashboard, its API and `/metrics` on `listener` (see [`crate::http`]).
@@ -231,19 +225,37 @@ async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let config = &shared.config;
-    let client_check = TokenCheck::new(config.client_token.clone(), Audience::Client);
-    let worker_check = TokenCheck::new(config.worker_token.clone(), Audience::Worker);
+    let client_check = TokenCheck::new(
+        config.client_token.clone(),
+        Audience::Client,
+        shared.role.clone(),
+    );
+    let worker_check = TokenCheck::new(
+        config.worker_token.clone(),
+        Audience::Worker,
+        shared.role.clone(),
+    );
     let tls = config.tls.clone();
     let service = CoordinatorService::new(shared.clone());
     let ticker_shared = shared.clone();
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<JobServiceServer<CoordinatorService>>()
-        .await;
-    health
-        .set_serving::<WorkerServiceServer<CoordinatorService>>()
-        .await;
+    if shared.standby_of().is_some() {
+        // Health checks tell load balancers and probes not to send work here.
+        health
+            .set_not_serving::<JobServiceServer<CoordinatorService>>()
+            .await;
+        health
+            .set_not_serving::<WorkerServiceServer<CoordinatorService>>()
+            .await;
+    } else {
+        health
+            .set_serving::<JobServiceServer<CoordinatorService>>()
+            .await;
+        health
+            .set_serving::<WorkerServiceServer<CoordinatorService>>()
+            .await;
+    }
     // Both reflection versions: grpcurl speaks v1, while Python's grpc_reflection client, evans
     // and older grpcurl releases speak only v1alpha.
     let reflection_builder = || {

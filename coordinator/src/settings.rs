@@ -50,8 +50,21 @@ pub struct CoordinatorOpts {
     #[arg(long, env = "CONCUR_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Keep state in memory only: jobs are lost when the coordinator stops.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "state_url")]
     pub in_memory: bool,
+    /// Keep the state in PostgreSQL (postgres://USER[:PASSWORD]@HOST:PORT/DB) instead of a
+    /// directory; coordinators sharing it run as one active and standbys (docs/ha.md).
+    #[arg(
+        long,
+        env = "CONCUR_STATE_URL",
+        conflicts_with = "state_dir",
+        value_name = "URL"
+    )]
+    pub state_url: Option<String>,
+    /// With --state-url: the URL clients and workers reach this coordinator at, which
+    /// standbys name as the active one [default: http(s)://HOST:PORT of --listen].
+    #[arg(long, env = "CONCUR_ADVERTISE_URL", value_name = "URL")]
+    pub advertise_url: Option<String>,
     /// Finished jobs kept at most; older ones are forgotten (0 = no limit) [default: 10000].
     #[arg(long)]
     pub retain_jobs: Option<u64>,
@@ -122,6 +135,8 @@ struct FileSettings {
     lease_timeout: Option<Duration>,
     state_dir: Option<PathBuf>,
     in_memory: Option<bool>,
+    state_url: Option<String>,
+    advertise_url: Option<String>,
     retain_jobs: Option<u64>,
     #[serde(default, deserialize_with = "config::duration")]
     retain_for: Option<Duration>,
@@ -151,8 +166,26 @@ pub struct Settings {
     pub insecure: bool,
     /// Where the dashboard and /metrics are served, if anywhere.
     pub http_listen: Option<String>,
+    /// The PostgreSQL state (active/standby), when set; `config.state_dir` is then unused.
+    pub state_url: Option<String>,
+    /// How clients reach this coordinator, when set.
+    pub advertise_url: Option<String>,
     /// The coordinator's configuration.
     pub config: CoordinatorConfig,
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
@@ -214,6 +247,18 @@ impl CoordinatorOpts {
             _ => anyhow::bail!("TLS needs both a certificate (tls_cert) and a key (tls_key)"),
         };
         let in_memory = self.in_memory || file.in_memory.unwrap_or(false);
+        let state_url = self.state_url.or(file.state_url);
+        anyhow::ensure!(
+            !(in_memory && state_url.is_some()),
+            "state_url and in_memory exclude each other: state is either in PostgreSQL or in memory"
+        );
+        if let Some(url) = &state_url {
+            anyhow::ensure!(
+                url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                "--state-url {}: expected postgres://USER@HOST:PORT/DATABASE",
+                redact(url)
+            );
+        }
         let state_dir = (!in_memory).then(|| {
             self.state_dir
                 .or(file.state_dir)
@@ -255,6 +300,8 @@ impl CoordinatorOpts {
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             insecure: self.insecure || file.insecure.unwrap_or(false),
             http_listen: self.http_listen.or(file.http_listen),
+            advertise_url: self.advertise_url.or(file.advertise_url),
+            state_url,
             config: CoordinatorConfig {
                 scheduler: SchedulerConfig {
                     limits,

@@ -159,7 +159,7 @@ pub fn start_coordinator_at(listen: &str, extra: &[&str]) -> (Proc, String) {
     command.args(["--listen", listen]).args(extra);
     let own_state = !extra
         .iter()
-        .any(|a| *a == "--state-dir" || *a == "--in-memory");
+        .any(|a| *a == "--state-dir" || *a == "--in-memory" || *a == "--state-url");
     let scratch = own_state.then(|| scratch_dir("state"));
     if let Some(dir) = &scratch {
         command.arg("--state-dir").arg(dir);

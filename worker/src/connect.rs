@@ -52,13 +52,21 @@ impl Interceptor for BearerToken {
 /// A worker-service client.
 pub type Client = WorkerServiceClient<InterceptedService<Channel, BearerToken>>;
 
-/// The endpoint for the configured coordinator.
+/// The endpoint for the configured coordinator (the first, when several are given).
 ///
 /// # Errors
 /// An invalid address or TLS material.
 pub fn endpoint(settings: &WorkerSettings) -> anyhow::Result<Endpoint> {
-    let mut endpoint = Endpoint::from_shared(settings.coordinator.clone())
-        .with_context(|| format!("invalid coordinator address '{}'", settings.coordinator))?
+    endpoint_for(settings, &settings.coordinators()[0])
+}
+
+/// The endpoint for coordinator `url`, with the settings' TLS material.
+///
+/// # Errors
+/// An invalid address or TLS material.
+pub fn endpoint_for(settings: &WorkerSettings, url: &str) -> anyhow::Result<Endpoint> {
+    let mut endpoint = Endpoint::from_shared(url.to_string())
+        .with_context(|| format!("invalid coordinator address '{url}'"))?
         .connect_timeout(Duration::from_secs(5))
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(20))

@@ -36,8 +36,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     system::raise_fd_limit();
-    let url = opts.coordinator.clone();
-    let endpoint = connect::endpoint(&opts)?;
+    // An active coordinator and its standbys: attach to whichever answers as the active one.
+    let urls = opts.coordinators();
+    let endpoints = urls
+        .iter()
+        .map(|url| connect::endpoint_for(&opts, url))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut current = 0;
     let token = BearerToken::new(opts.token.as_ref())?;
     if let Some(addr) = &opts.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -67,9 +72,16 @@ pub async fn run(
         if *drain.borrow() {
             return Ok(());
         }
+        let url = &urls[current];
         let session = Session::new(&opts);
         match session
-            .run(&endpoint, &token, &mut drain, opts.drain_timeout, &slots)
+            .run(
+                &endpoints[current],
+                &token,
+                &mut drain,
+                opts.drain_timeout,
+                &slots,
+            )
             .await
         {
             Ok(SessionEnd::Drained) => {
@@ -77,9 +89,23 @@ pub async fn run(
                 return Ok(());
             }
             Ok(SessionEnd::Closed) => {
-                info!("stream to coordinator closed; re-attaching");
+                info!(coordinator = %url, "stream to coordinator closed; re-attaching");
                 failures = 0;
                 backoff = BACKOFF_START;
+                // It may have stopped for good (a failover): try the next one first.
+                current = (current + 1) % urls.len();
+            }
+            Err(e) if urls.len() > 1 && is_standby(&e) => {
+                info!(coordinator = %url, "a standby; trying the next coordinator");
+                current = (current + 1) % urls.len();
+                // Cycled through every one and none is active yet: a failover is under way.
+                if current == 0 {
+                    tokio::select! {
+                        () = tokio::time::sleep(STANDBY_RETRY) => {}
+                        _ = drain.changed() => return Ok(()),
+                    }
+                }
+                continue;
             }
             Err(e) if connect::not_a_coordinator(&e) => {
                 // Retrying cannot help either: something else answers at that address.
@@ -101,6 +127,7 @@ pub async fn run(
                 if opts.max_attach_failures != 0 && failures >= opts.max_attach_failures {
                     return Err(e.context(format!("cannot attach to coordinator at {url}")));
                 }
+                current = (current + 1) % urls.len();
             }
         }
         let jitter = rand::rng().random_range(0.5..1.5);
@@ -110,6 +137,18 @@ pub async fn run(
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
+}
+
+/// Pause after finding only standbys, before asking them all again.
+const STANDBY_RETRY: Duration = Duration::from_millis(250);
+
+/// Whether an attach error is a standby coordinator turning us away.
+fn is_standby(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<tonic::Status>().is_some_and(|status| {
+            status.code() == tonic::Code::Unavailable && status.message().contains("standby")
+        })
+    })
 }
 
 /// Whether an attach error is the coordinator refusing our credentials.

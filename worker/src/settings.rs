@@ -23,7 +23,9 @@ pub struct WorkerOpts {
     /// TOML config file (keys: the long flag names with _ for -).
     #[arg(long, env = "CONCUR_WORKER_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Coordinator to attach to, e.g. http://10.0.0.1:7070 or https://… with TLS (http:// is assumed if left out).
+    /// Coordinator to attach to, e.g. http://10.0.0.1:7070 or https://… with TLS (http:// is
+    /// assumed if left out); several, comma-separated, for an active and its standbys: the
+    /// worker attaches to whichever is active.
     #[arg(long, env = "CONCUR_COORDINATOR")]
     pub coordinator: Option<String>,
     /// Shards this worker runs at once [default: 1].
@@ -129,6 +131,13 @@ pub struct WorkerSettings {
     pub metrics_listen: Option<String>,
 }
 
+impl WorkerSettings {
+    /// The coordinators to try, in order (one, or an active and its standbys).
+    pub fn coordinators(&self) -> Vec<String> {
+        self.coordinator.split(',').map(str::to_string).collect()
+    }
+}
+
 fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
 }
@@ -144,11 +153,20 @@ impl WorkerOpts {
         let coordinator = self.coordinator.or(file.coordinator).context(
             "no coordinator given: pass --coordinator URL (or set CONCUR_COORDINATOR, or `coordinator` in the config file)",
         )?;
-        let coordinator = if coordinator.contains("://") {
-            coordinator
-        } else {
-            format!("http://{coordinator}")
-        };
+        let coordinator = coordinator
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(|url| {
+                if url.contains("://") {
+                    url.to_string()
+                } else {
+                    format!("http://{url}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        anyhow::ensure!(!coordinator.is_empty(), "--coordinator is empty");
         let drain_timeout = self
             .drain_timeout
             .or(file.drain_timeout)

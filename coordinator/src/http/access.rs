@@ -65,6 +65,13 @@ fn header_token(request: &Request) -> Option<String> {
 
 /// Lets a request through when no token is configured or it carries the right one.
 pub(super) async fn check(State(http): State<Http>, request: Request, next: Next) -> Response {
+    if let Some(active) = http.shared.standby_of() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("this coordinator is a standby; the active coordinator is {active}\n"),
+        )
+            .into_response();
+    }
     let Some(token) = &http.token else {
         return next.run(request).await;
     };

@@ -7,6 +7,7 @@
 
 mod browser;
 mod full_disk;
+mod ha;
 mod lab;
 mod ssh;
 mod tools;

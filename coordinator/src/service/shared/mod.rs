@@ -9,6 +9,7 @@
 mod route;
 
 use super::outbox::Outbox;
+use crate::auth::Role;
 use crate::metrics::Metrics;
 use crate::scheduler::{PauseReason, Scheduler, SchedulerError};
 use crate::server::CoordinatorConfig;
@@ -72,6 +73,9 @@ pub struct Shared {
     pub(crate) reader: Arc<dyn StoreRead>,
     /// Counters updated as events are routed; gauges sampled when scraped.
     pub metrics: Arc<Metrics>,
+    /// Set while this coordinator is a standby: every RPC and page is refused, naming the
+    /// active coordinator.
+    pub(crate) role: Role,
 }
 
 impl std::fmt::Debug for dyn StoreRead {
@@ -134,6 +138,7 @@ impl Shared {
             writer,
             reader,
             metrics,
+            role: Role::default(),
         }
     }
 
@@ -143,6 +148,16 @@ impl Shared {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The active coordinator, while this one is a standby.
+    pub fn standby_of(&self) -> Option<String> {
+        self.role.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Marks this coordinator a standby of `active` (`None`: active).
+    pub fn set_standby_of(&self, active: Option<String>) {
+        *self.role.write().unwrap_or_else(|p| p.into_inner()) = active;
     }
 
     /// Why new work is refused right now, if it is.

@@ -28,8 +28,8 @@ mod write;
 
 #[cfg(all(test, feature = "postgres-tests"))]
 mod bench;
-#[cfg(all(test, feature = "postgres-tests"))]
-pub(crate) mod testing;
+#[cfg(feature = "postgres-tests")]
+pub mod testing;
 #[cfg(all(test, feature = "postgres-tests"))]
 mod tests;
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 /// A running server; stopped and removed on drop.
 #[derive(Debug)]
-pub(crate) struct PgServer {
+pub struct PgServer {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
@@ -20,9 +20,9 @@ pub(crate) struct PgServer {
 
 /// A fresh database on a shared server; the server lives while any of these does.
 #[derive(Debug)]
-pub(crate) struct TestDb {
+pub struct TestDb {
     /// Connection string for the database.
-    pub(crate) url: String,
+    pub url: String,
     _server: Arc<PgServer>,
 }
 
@@ -98,7 +98,7 @@ fn postgres_ids() -> (u32, u32) {
 
 impl PgServer {
     /// The server shared by the tests running now, started if none is.
-    pub(crate) fn shared() -> Arc<Self> {
+    pub fn shared() -> Arc<Self> {
         static SHARED: Mutex<Weak<PgServer>> = Mutex::new(Weak::new());
         let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(server) = shared.upgrade() {
@@ -146,7 +146,7 @@ impl PgServer {
     }
 
     /// A new, empty database on this server.
-    pub(crate) fn database(self: &Arc<Self>) -> TestDb {
+    pub fn database(self: &Arc<Self>) -> TestDb {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let name = format!(
             "concur_test_{}",
@@ -165,20 +165,18 @@ impl PgServer {
             .arg(&name);
         run(create, "createdb");
         TestDb {
-            url: format!(
-                "host=127.0.0.1 port={} user=postgres dbname={name}",
-                self.port
-            ),
+            url: format!("postgres://postgres@127.0.0.1:{}/{name}", self.port),
             _server: self.clone(),
         }
     }
 }
 
 /// A fresh database on the shared server.
-pub(crate) fn database() -> TestDb {
+pub fn database() -> TestDb {
     PgServer::shared().database()
 }
 
+#[cfg(test)]
 /// A store on a fresh database for the shared suite in `store::tests`, its reader, and the
 /// database handle that keeps the server up.
 pub(crate) fn suite_store() -> (
