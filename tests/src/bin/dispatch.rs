@@ -17,7 +17,7 @@
 //!     ./target/release/dispatch fetch [--shards 100000] [--workers 2] [--concurrency 256]
 //!
 //! Add `--in-memory` for a coordinator without durable state (default: a temporary state
-//! directory). `--bin-dir` takes the coordinator and workers from another build, e.g. an
+//! directory), or `--state-url postgres://…` for PostgreSQL (an empty database). `--bin-dir` takes the coordinator and workers from another build, e.g. an
 //! older release for a before/after run.
 
 use concur_proto::pb;
@@ -38,6 +38,7 @@ struct Options {
     window: u32,
     concurrency: u32,
     in_memory: bool,
+    state_url: Option<String>,
     bin_dir: PathBuf,
 }
 
@@ -58,6 +59,7 @@ fn options() -> Options {
         window: 0,
         concurrency: 256,
         in_memory: false,
+        state_url: None,
         bin_dir: exe.parent().expect("bin dir").to_path_buf(),
         mode,
     };
@@ -69,6 +71,7 @@ fn options() -> Options {
             "--window" => o.window = value().parse().expect("--window N"),
             "--concurrency" => o.concurrency = value().parse().expect("--concurrency N"),
             "--in-memory" => o.in_memory = true,
+            "--state-url" => o.state_url = Some(value()),
             "--bin-dir" => o.bin_dir = PathBuf::from(value()),
             other => panic!("unknown argument {other}"),
         }
@@ -236,6 +239,8 @@ fn main() {
         c.args(["--listen", "127.0.0.1:0", "--max-shards", "10000000"]);
         if o.in_memory {
             c.arg("--in-memory");
+        } else if let Some(url) = &o.state_url {
+            c.args(["--state-url", url]);
         } else {
             c.arg("--state-dir").arg(&state);
         }
@@ -246,7 +251,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let storage = if o.in_memory { "in memory" } else { "durable" };
+    let storage = if o.in_memory {
+        "in memory"
+    } else if o.state_url.is_some() {
+        "durable, PostgreSQL"
+    } else {
+        "durable, SQLite"
+    };
     let idle = rss_kib(pid);
     let mut client = runtime.block_on(job_client(&url));
     let _processes: Vec<Proc>;

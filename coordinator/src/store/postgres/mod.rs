@@ -14,9 +14,11 @@
 //! Layout:
 //! - `conn`: the store's own runtime, the pool, errors that name the server.
 //! - `commit`: one write transaction, its statements pipelined (two round trips).
+//! - `batch`: a write's shard changes coalesced into three statements.
 //! - `schema`: tables and versioned migrations. `write`, `read`, `load`, `rows`: as SQLite's.
 //! - `leadership`: the lease (acquire, renew, current, release) and the write fence.
 
+mod batch;
 mod commit;
 mod conn;
 mod leadership;
@@ -37,10 +39,7 @@ pub use leadership::{Leadership, Lease};
 pub use read::PostgresReader;
 
 use super::{Loaded, NewJobRecord, Result, Retention, StoreWrite, WriteOp};
-use crate::scheduler::Persist;
-use concur_core::{JobId, ShardId};
 use conn::Backend;
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -161,25 +160,7 @@ impl StoreWrite for Postgres {
         if ops.is_empty() {
             return Ok(());
         }
-        // As in SQLite: a lease committed in the same transaction needs no row of its own.
-        let committed: HashSet<(JobId, ShardId)> = ops
-            .iter()
-            .filter_map(|op| match op {
-                WriteOp::Persist(Persist::ShardCommitted { lease, .. }) => {
-                    Some((lease.job_id, lease.shard_id))
-                }
-                _ => None,
-            })
-            .collect();
-        let mut stmts = Vec::with_capacity(ops.len() * 2);
-        for op in ops {
-            if let WriteOp::Persist(Persist::ShardLeased { lease }) = op
-                && committed.contains(&(lease.job_id, lease.shard_id))
-            {
-                continue;
-            }
-            write::apply(op, &mut stmts);
-        }
+        let stmts = batch::statements(ops);
         self.backend.run(async {
             let client = self.backend.client().await?;
             commit::commit(client, self.epoch, &stmts).await

@@ -4,11 +4,11 @@
 
 use super::testing::database;
 use super::*;
-use crate::scheduler::{Scheduler, SchedulerConfig};
+use crate::scheduler::{Persist, Scheduler, SchedulerConfig};
 use crate::store::tests::{run_job_on, sum_spec};
 use crate::store::{StoreError, StoreRead, WriteOp};
-use concur_core::WorkerId;
 use concur_core::report::JobState;
+use concur_core::{JobId, WorkerId};
 use std::time::Instant;
 
 const LONG: Duration = Duration::from_secs(600);

@@ -1,18 +1,16 @@
 //! Writing to PostgreSQL: submissions, scheduler events, deletions and pruning inside the
 //! caller's transaction, with the same statements as SQLite's (`INSERT OR REPLACE` becomes
 //! `ON CONFLICT … DO UPDATE`). Submissions and changes are built as statements that `commit`
-//! sends in one pipeline; a shard's outcomes are one statement (arrays unnested), not one per
-//! item. Pruning reads as it goes, so it runs statement by statement.
+//! sends in one pipeline; shard changes are coalesced by `batch`. Pruning reads as it goes, so
+//! it runs statement by statement.
 
 use super::commit::{Stmt, stmt};
 use super::conn::PgResult;
-use super::rows::value_bytes;
-use super::schema::{SHARD_COMMITTED, SHARD_GAVE_UP, SHARD_LEASED};
 use crate::scheduler::Persist;
 use crate::store::sqlite::{corrupt, spec_without_urls};
 use crate::store::{NewJobRecord, Result, Retention, URL_CHUNK, WriteOp};
-use concur_core::report::{JobRecord, ShardRow};
-use concur_core::{JobId, Outcome, Workload};
+use concur_core::report::JobRecord;
+use concur_core::{JobId, Workload};
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
@@ -93,32 +91,10 @@ fn persist(event: &Persist, stmts: &mut Vec<Stmt>) {
             "UPDATE jobs SET state = 'running' WHERE id = $1 AND state = 'pending'",
             id(*job_id)
         )),
-        Persist::ShardLeased { lease } => stmts.push(stmt!(
-            "INSERT INTO shards (job_id, shard_id, attempt, state) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (job_id, shard_id) DO UPDATE SET attempt = excluded.attempt",
-            id(lease.job_id),
-            i64::from(lease.shard_id.get()),
-            i64::from(lease.attempt.get()),
-            SHARD_LEASED,
-        )),
-        Persist::ShardCommitted {
-            lease,
-            outcomes,
-            row,
-            ..
-        } => {
-            let ok = outcomes.iter().filter(|o| o.ok).count() as u64;
-            let failed = outcomes.len() as u64 - ok;
-            stmts.push(shard_row(lease.job_id, row, SHARD_COMMITTED, ok, failed));
-            stmts.push(results(
-                lease.job_id,
-                i64::from(lease.shard_id.get()),
-                outcomes,
-            ));
-        }
-        Persist::ShardGaveUp { job_id, row, .. } => {
-            stmts.push(shard_row(*job_id, row, SHARD_GAVE_UP, 0, row.items));
-        }
+        // Coalesced over the whole write by `batch`.
+        Persist::ShardLeased { .. }
+        | Persist::ShardCommitted { .. }
+        | Persist::ShardGaveUp { .. } => {}
         Persist::JobFinished { record } => stmts.push(finish(record)),
         Persist::StaleResults { job_id, count } => stmts.push(stmt!(
             "UPDATE jobs SET stale_discarded = stale_discarded + $2 WHERE id = $1",
@@ -129,81 +105,6 @@ fn persist(event: &Persist, stmts: &mut Vec<Stmt>) {
             stmts.push(meta_max("worker_ids_through", through.get()));
         }
     }
-}
-
-/// A shard's outcomes, one row each, in one statement.
-fn results(job_id: JobId, shard_id: i64, outcomes: &[Outcome]) -> Stmt {
-    let units: Vec<i64> = (0..outcomes.len() as i64).collect();
-    let oks: Vec<bool> = outcomes.iter().map(|o| o.ok).collect();
-    let durations: Vec<f64> = outcomes.iter().map(|o| o.duration_s).collect();
-    let values: Vec<Option<Vec<u8>>> = outcomes.iter().map(|o| value_bytes(o.value)).collect();
-    let statuses: Vec<i64> = outcomes.iter().map(|o| i64::from(o.status)).collect();
-    let bytes: Vec<i64> = outcomes.iter().map(|o| big(o.bytes)).collect();
-    let errors: Vec<Option<String>> = outcomes
-        .iter()
-        .map(|o| (!o.error.is_empty()).then(|| o.error.clone()))
-        .collect();
-    let starts: Vec<f64> = outcomes.iter().map(|o| o.start_s).collect();
-    let lanes: Vec<i64> = outcomes.iter().map(|o| i64::from(o.lane)).collect();
-    stmt!(
-        "INSERT INTO results (job_id, shard_id, unit, ok, duration_s, value, status, bytes, \
-         error, start_s, lane) \
-         SELECT $1, $2, * FROM unnest($3::BIGINT[], $4::BOOLEAN[], $5::FLOAT8[], \
-         $6::BYTEA[], $7::BIGINT[], $8::BIGINT[], $9::TEXT[], $10::FLOAT8[], $11::BIGINT[]) \
-         ON CONFLICT (job_id, shard_id, unit) DO UPDATE SET ok = excluded.ok, \
-         duration_s = excluded.duration_s, value = excluded.value, \
-         status = excluded.status, bytes = excluded.bytes, error = excluded.error, \
-         start_s = excluded.start_s, lane = excluded.lane",
-        id(job_id),
-        shard_id,
-        units,
-        oks,
-        durations,
-        values,
-        statuses,
-        bytes,
-        errors,
-        starts,
-        lanes,
-    )
-}
-
-fn shard_row(job_id: JobId, row: &ShardRow, state: i16, units_ok: u64, units_failed: u64) -> Stmt {
-    stmt!(
-        "INSERT INTO shards (job_id, shard_id, attempt, state, worker_id, host, pid, items, \
-         run_s, cpu_s, queue_s, round_trip_s, item_time_s, concurrency, error, units_ok, \
-         units_failed, start_s, start_error_s, slot) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-         $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
-         ON CONFLICT (job_id, shard_id) DO UPDATE SET attempt = excluded.attempt, \
-         state = excluded.state, worker_id = excluded.worker_id, host = excluded.host, \
-         pid = excluded.pid, items = excluded.items, run_s = excluded.run_s, \
-         cpu_s = excluded.cpu_s, queue_s = excluded.queue_s, \
-         round_trip_s = excluded.round_trip_s, item_time_s = excluded.item_time_s, \
-         concurrency = excluded.concurrency, error = excluded.error, \
-         units_ok = excluded.units_ok, units_failed = excluded.units_failed, \
-         start_s = excluded.start_s, start_error_s = excluded.start_error_s, \
-         slot = excluded.slot",
-        id(job_id),
-        i64::from(row.shard_id.get()),
-        i64::from(row.attempt.get()),
-        state,
-        big(row.worker_id.get()),
-        row.host.clone(),
-        i64::from(row.pid),
-        big(row.items),
-        row.run_s,
-        row.cpu_s,
-        row.queue_s,
-        row.round_trip_s,
-        row.item_time_s,
-        i64::from(row.concurrency),
-        row.error.clone(),
-        big(units_ok),
-        big(units_failed),
-        row.start_s,
-        row.start_error_s,
-        i64::from(row.slot),
-    )
 }
 
 fn finish(record: &JobRecord) -> Stmt {
