@@ -193,29 +193,27 @@ async fn active(
         epoch,
         lost_sender,
     ));
-    let (deposed_sender, deposed) = oneshot::channel::<String>();
-    let served = coordinator
-        .serve(grpc, async move {
-            tokio::select! {
-                () = stop.notified() => {}
-                reason = lost => {
-                    let reason = reason.unwrap_or_else(|_| "renewal stopped".into());
-                    let _ = deposed_sender.send(reason);
-                }
-            }
-        })
-        .await;
-    renewing.abort();
-    if let Ok(reason) = deposed.await {
-        error!(epoch, %reason, "lost the leader lease: stopped serving");
-        anyhow::bail!(
-            "lost the leader lease (epoch {epoch}): {reason}; stopped serving so that the new active coordinator runs alone (restart this one to make it a standby)"
-        );
+    let serving = coordinator.serve(grpc, async move { stop.notified().await });
+    tokio::pin!(serving);
+    tokio::select! {
+        served = &mut serving => {
+            renewing.abort();
+            let holder = ha.advertise.clone();
+            let _ = blocking(move || Ok(leadership.release(&holder, epoch)?)).await;
+            info!(epoch, "released the leader lease");
+            served
+        }
+        reason = lost => {
+            // Stop at once: dropping the server closes its listener and every connection, so
+            // workers and clients move to the new active coordinator. Nothing is flushed: its
+            // writes are fenced anyway, and the new active one restored the state.
+            let reason = reason.unwrap_or_else(|_| "renewal stopped".into());
+            error!(epoch, %reason, "lost the leader lease: stopped serving");
+            anyhow::bail!(
+                "lost the leader lease (epoch {epoch}): {reason}; stopped serving so that the new active coordinator runs alone (restart this one to make it a standby)"
+            )
+        }
     }
-    let holder = ha.advertise.clone();
-    let _ = blocking(move || Ok(leadership.release(&holder, epoch)?)).await;
-    info!(epoch, "released the leader lease");
-    served
 }
 
 /// Renews the lease every second; reports on `lost` once it is taken or cannot be renewed for

@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
             format!("{scheme}://{host}:{}", bound.port())
         });
         let ha = concur_coordinator::ha::HaSettings { url, advertise };
-        return concur_coordinator::ha::run(
+        let result = concur_coordinator::ha::run(
             settings.config,
             ha,
             listener,
@@ -85,6 +85,13 @@ async fn main() -> anyhow::Result<()> {
             shutdown_signal(),
         )
         .await;
+        if let Err(e) = result {
+            // Exit now: a deposed coordinator must not wait on writes or connections that can
+            // no longer succeed (a cut-off host's would hang).
+            eprintln!("Error: {e:#}");
+            std::process::exit(1);
+        }
+        return Ok(());
     }
     let mut coordinator = coordinator.take().expect("opened above");
     if let Some(http) = dashboard {

@@ -3,8 +3,11 @@
 //! the active mid-job, an active frozen past its lease that wakes up deposed, and a restart of
 //! everything — each time every item exactly once and nothing acknowledged lost.
 
-use concur_coordinator::store::postgres::testing::{TestDb, database};
-use concur_tests::{Proc, cli, scratch_dir, start_coordinator, start_sites, start_worker};
+use concur_coordinator::store::postgres::testing::{PgServer, TestDb, database};
+use concur_tests::lab::Lab;
+use concur_tests::{
+    Proc, cli, run_cli, scratch_dir, spawn_server, start_coordinator, start_sites, start_worker,
+};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -159,4 +162,127 @@ fn an_active_frozen_past_its_lease_wakes_up_deposed_commits_nothing_and_stops() 
         "the deposed coordinator exited with an error: {code:?}"
     );
     assert_every_item_once(&both, 600);
+}
+
+#[test]
+fn an_active_cut_off_from_the_network_stops_and_the_standby_takes_over() {
+    // Host 0: PostgreSQL and the site simulator; hosts 1 and 2: coordinators; host 3: a worker.
+    let lab = Lab::new("ha1", "10.77.5", 4);
+    let pg = PgServer::start_in(&lab.host(0), &lab.addr(0));
+    let db = pg.database();
+    let coordinator_on = |i: u32| {
+        let mut command = lab.command(i, "concur-coordinator");
+        command.args([
+            "--listen",
+            &format!("{}:7070", lab.addr(i)),
+            "--state-url",
+            &db.url,
+            "--insecure",
+        ]);
+        (
+            spawn_server(command),
+            format!("http://{}:7070", lab.addr(i)),
+        )
+    };
+    let on_host3 = |args: &[&str]| {
+        let mut command = lab.command(3, "concur-cli");
+        command.args(args);
+        run_cli(command)
+    };
+    let until_active_from_host3 = |url: &str, within: Duration| {
+        let start = Instant::now();
+        while on_host3(&["--coordinator", url, "jobs"]).code != 0 {
+            assert!(start.elapsed() < within, "{url} did not become active");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        start.elapsed()
+    };
+    let (mut first, first_url) = coordinator_on(1);
+    until_active_from_host3(&first_url, Duration::from_secs(15));
+    let (_second, second_url) = coordinator_on(2);
+    let both = format!("{first_url},{second_url}");
+    let mut sites = lab.command(0, "concur-cli");
+    sites.args([
+        "sites",
+        "serve",
+        "--listen",
+        &format!("{}:8080", lab.addr(0)),
+        "--latency",
+        "40ms",
+        "--bytes",
+        "100",
+    ]);
+    let _sites = spawn_server(sites);
+    let list = url_file(&format!("http://{}:8080", lab.addr(0)), 600);
+    let _worker = lab
+        .command(3, "concur-worker")
+        .args(["--coordinator", &both, "--slots", "2"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|child| scopeguard(child))
+        .expect("a worker on host 3");
+    let submitted = on_host3(&[
+        "--coordinator",
+        &both,
+        "submit",
+        "fetch",
+        "--urls-file",
+        &list,
+        "--strategy",
+        "async",
+        "--concurrency",
+        "2",
+        "--shards",
+        "60",
+    ]);
+    assert_eq!(submitted.code, 0, "{}", submitted.stderr);
+    std::thread::sleep(Duration::from_millis(1000));
+    lab.cut(1);
+    let takeover = until_active_from_host3(&second_url, Duration::from_secs(20));
+    eprintln!("standby accepting work {takeover:?} after the active was cut off");
+    // Cut off, the old active cannot renew its lease: it stops acting as the active one.
+    let code = first.wait_timeout(Duration::from_secs(15));
+    assert!(
+        matches!(code, Some(c) if c != 0),
+        "the cut-off coordinator stopped: {code:?}"
+    );
+    lab.restore(1);
+    let report = on_host3(&[
+        "--coordinator",
+        &both,
+        "--output",
+        "json",
+        "job",
+        "1",
+        "--wait",
+        "--items",
+        "all",
+    ]);
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    let report = report.json();
+    assert_eq!(report["state"], "succeeded");
+    let inputs: BTreeSet<&str> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["ok"] == true)
+        .map(|i| i["input"].as_str().unwrap())
+        .collect();
+    assert_eq!(inputs.len(), 600, "every item once and ok");
+}
+
+/// Kills (and reaps) a child by its own PID when dropped.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn scopeguard(child: std::process::Child) -> Reaped {
+    Reaped(child)
 }

@@ -16,6 +16,8 @@ pub struct PgServer {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
+    /// The address it listens on (loopback, or a lab host's).
+    host: String,
 }
 
 /// A fresh database on a shared server; the server lives while any of these does.
@@ -50,6 +52,17 @@ fn bin_dir() -> PathBuf {
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// A server program, run as the cluster's owner (in network namespace `netns`, if given).
+fn as_owner_in(netns: Option<&str>, program: &Path) -> Command {
+    if let Some(netns) = netns {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", netns, "runuser", "-u", "postgres", "--"]);
+        command.arg(program);
+        return command;
+    }
+    as_owner(program)
 }
 
 /// A server program, run as the cluster's owner.
@@ -104,12 +117,18 @@ impl PgServer {
         if let Some(server) = shared.upgrade() {
             return server;
         }
-        let server = Arc::new(Self::start());
+        let server = Arc::new(Self::start(None, "127.0.0.1"));
         *shared = Arc::downgrade(&server);
         server
     }
 
-    fn start() -> Self {
+    /// A server of its own listening on `host` inside network namespace `netns` (a lab host;
+    /// root only), for tests that cut hosts off.
+    pub fn start_in(netns: &str, host: &str) -> Arc<Self> {
+        Arc::new(Self::start(Some(netns), host))
+    }
+
+    fn start(netns: Option<&str>, host: &str) -> Self {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("concur-pg-{}-{n}", std::process::id()));
@@ -127,14 +146,28 @@ impl PgServer {
             .args(["--locale", "C", "-D"])
             .arg(&data);
         run(initdb, "initdb");
+        if host != "127.0.0.1" {
+            // initdb lets in loopback clients only; a lab's hosts are on the server's subnet.
+            use std::io::Write;
+            let mut hba = std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("pg_hba.conf"))
+                .expect("pg_hba.conf");
+            writeln!(hba, "host all all samenet trust").expect("pg_hba.conf");
+        }
         // The port is free when chosen; if another process takes it first, start fails loudly.
         let port = free_port();
-        let server = Self { dir, bin, port };
+        let server = Self {
+            dir,
+            bin,
+            port,
+            host: host.to_string(),
+        };
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {}",
+            "-c listen_addresses={host} -p {port} -k {}",
             server.dir.display()
         );
-        let mut start = as_owner(&server.bin.join("pg_ctl"));
+        let mut start = as_owner_in(netns, &server.bin.join("pg_ctl"));
         start
             .args(["-w", "-t", "60", "-D"])
             .arg(&data)
@@ -153,19 +186,15 @@ impl PgServer {
             COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let mut create = Command::new(self.bin.join("createdb"));
+        // Through the socket directory: it reaches a server in any network namespace.
         create
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-            ])
+            .arg("-h")
+            .arg(&self.dir)
+            .args(["-p", &self.port.to_string(), "-U", "postgres"])
             .arg(&name);
         run(create, "createdb");
         TestDb {
-            url: format!("postgres://postgres@127.0.0.1:{}/{name}", self.port),
+            url: format!("postgres://postgres@{}:{}/{name}", self.host, self.port),
             _server: self.clone(),
         }
     }
