@@ -221,7 +221,7 @@ fn an_active_cut_off_from_the_network_stops_and_the_standby_takes_over() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .map(|child| scopeguard(child))
+        .map(Reaped)
         .expect("a worker on host 3");
     let submitted = on_host3(&[
         "--coordinator",
@@ -281,8 +281,4 @@ impl Drop for Reaped {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn scopeguard(child: std::process::Child) -> Reaped {
-    Reaped(child)
 }
