@@ -6,6 +6,6 @@ fn main() {
         return;
     }
     println!(
-        "note: the system suite (network-namespace labs, a full disk on tmpfs, sshd, shellcheck, systemd-analyze, a Python gRPC client; needs root) was not run; run it as root: cargo test -p concur-tests --features system --test system"
+        "note: the system suite (network-namespace labs, a full disk on tmpfs, sshd, shellcheck, systemd-analyze, a Python gRPC client, headless Chromium, promtool, PostgreSQL failover; needs root) was not run; run it as root: cargo test -p concur-tests --features system --test system"
     );
 }

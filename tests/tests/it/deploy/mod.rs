@@ -20,6 +20,7 @@ const DRAIN_TIMEOUT_S: u64 = 30;
 mod configs;
 mod container;
 mod docs;
+mod ha;
 mod scripts;
 mod systemd;
 mod yaml;
