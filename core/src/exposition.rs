@@ -16,6 +16,17 @@ pub fn wants_openmetrics(accept: Option<&str>) -> bool {
     accept.is_some_and(|a| a.contains("application/openmetrics-text"))
 }
 
+/// The content type and body to answer a scraper whose `Accept` header is `accept`, from an
+/// OpenMetrics exposition: as is when it asks for OpenMetrics (Prometheus does), in the
+/// classic format otherwise.
+pub fn negotiate(accept: Option<&str>, openmetrics: String) -> (&'static str, String) {
+    if wants_openmetrics(accept) {
+        (OPENMETRICS_TEXT, openmetrics)
+    } else {
+        (PROMETHEUS_TEXT, to_prometheus_text(&openmetrics))
+    }
+}
+
 /// The classic text format of an OpenMetrics exposition.
 pub fn to_prometheus_text(openmetrics: &str) -> String {
     let counters: std::collections::HashSet<&str> = openmetrics

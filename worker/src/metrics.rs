@@ -157,16 +157,8 @@ pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
         get(|headers: HeaderMap| async move {
             let text = global().render();
             let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-            // OpenMetrics for scrapers that ask for it (Prometheus does), classic otherwise.
-            if exposition::wants_openmetrics(accept) {
-                ([(header::CONTENT_TYPE, exposition::OPENMETRICS_TEXT)], text).into_response()
-            } else {
-                (
-                    [(header::CONTENT_TYPE, exposition::PROMETHEUS_TEXT)],
-                    exposition::to_prometheus_text(&text),
-                )
-                    .into_response()
-            }
+            let (content_type, body) = exposition::negotiate(accept, text);
+            ([(header::CONTENT_TYPE, content_type)], body).into_response()
         }),
     );
     axum::serve(listener, router).await

@@ -13,7 +13,7 @@ use concur_core::exposition;
 use concur_core::report::{JobRecord, JobState};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 /// How often the event stream sends a snapshot.
@@ -53,15 +53,8 @@ pub(super) async fn metrics(State(http): State<Http>, headers: HeaderMap) -> Res
 /// `text` (OpenMetrics) in the format the scraper asked for.
 fn exposition_response(headers: &HeaderMap, text: String) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    if exposition::wants_openmetrics(accept) {
-        ([(header::CONTENT_TYPE, exposition::OPENMETRICS_TEXT)], text).into_response()
-    } else {
-        (
-            [(header::CONTENT_TYPE, exposition::PROMETHEUS_TEXT)],
-            exposition::to_prometheus_text(&text),
-        )
-            .into_response()
-    }
+    let (content_type, body) = exposition::negotiate(accept, text);
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// `/healthz`: whether the coordinator accepts new work.
@@ -179,17 +172,7 @@ pub(super) fn jobs_view(http: &Http, limit: u32) -> Result<Vec<JobJson>, tonic::
         .reader
         .jobs(&[], limit)
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-    let live: HashMap<JobId, JobRecord> = http
-        .shared
-        .records_in_memory()
-        .into_iter()
-        .map(|r| (r.job_id, r))
-        .collect();
-    for job in &mut jobs {
-        if let Some(record) = live.get(&job.job_id) {
-            *job = record.clone();
-        }
-    }
+    http.shared.current_records(&mut jobs);
     jobs.sort_by_key(|j| std::cmp::Reverse(j.job_id));
     Ok(jobs.into_iter().map(JobJson::from).collect())
 }

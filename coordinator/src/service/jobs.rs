@@ -235,18 +235,7 @@ impl JobService for CoordinatorService {
                 .map_err(report::store_status)
         })
         .await?;
-        // The store's rows of unfinished jobs lag behind; their in-memory records are current.
-        let live: std::collections::HashMap<JobId, JobRecord> = self
-            .shared
-            .records_in_memory()
-            .into_iter()
-            .map(|r| (r.job_id, r))
-            .collect();
-        for job in &mut jobs {
-            if let Some(record) = live.get(&job.job_id) {
-                *job = record.clone();
-            }
-        }
+        self.shared.current_records(&mut jobs);
         Ok(Response::new(pb::ListJobsResponse {
             jobs: jobs.iter().map(summary).collect(),
             matched,

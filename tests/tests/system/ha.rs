@@ -21,6 +21,25 @@ fn url_file(sites: &str, count: usize) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// `concur-cli` arguments submitting the fetch job of `list` (async, 2 tasks) to `urls`.
+fn fetch_job<'a>(urls: &'a str, list: &'a str, shards: &'a str) -> [&'a str; 13] {
+    [
+        "--coordinator",
+        urls,
+        "submit",
+        "fetch",
+        "--urls-file",
+        list,
+        "--strategy",
+        "async",
+        "--concurrency",
+        "2",
+        "--shards",
+        shards,
+        "--label=ha",
+    ]
+}
+
 /// Waits until the coordinator at `url` answers as the active one; how long that took.
 fn until_active(url: &str, within: Duration) -> Duration {
     let start = Instant::now();
@@ -89,20 +108,7 @@ fn killing_the_active_mid_job_hands_over_to_the_standby_and_every_item_runs_once
     let both = format!("{first_url},{second_url}");
     let _workers: Vec<Proc> = (0..2).map(|_| start_worker(&both, 2)).collect();
     let list = url_file(&sites, 800);
-    let submitted = cli(&[
-        "--coordinator",
-        &both,
-        "submit",
-        "fetch",
-        "--urls-file",
-        &list,
-        "--strategy",
-        "async",
-        "--concurrency",
-        "2",
-        "--shards",
-        "80",
-    ]);
+    let submitted = cli(&fetch_job(&both, &list, "80"));
     assert_eq!(submitted.code, 0, "{}", submitted.stderr);
     std::thread::sleep(Duration::from_millis(1500));
     first.signal(libc::SIGKILL);
@@ -135,20 +141,7 @@ fn an_active_frozen_past_its_lease_wakes_up_deposed_commits_nothing_and_stops() 
     let both = format!("{first_url},{second_url}");
     let _workers: Vec<Proc> = (0..2).map(|_| start_worker(&both, 2)).collect();
     let list = url_file(&sites, 600);
-    let submitted = cli(&[
-        "--coordinator",
-        &both,
-        "submit",
-        "fetch",
-        "--urls-file",
-        &list,
-        "--strategy",
-        "async",
-        "--concurrency",
-        "2",
-        "--shards",
-        "60",
-    ]);
+    let submitted = cli(&fetch_job(&both, &list, "60"));
     assert_eq!(submitted.code, 0, "{}", submitted.stderr);
     std::thread::sleep(Duration::from_millis(1000));
     // Frozen (a long GC pause, a stopped VM): its lease lapses and the standby takes over.
@@ -223,20 +216,7 @@ fn an_active_cut_off_from_the_network_stops_and_the_standby_takes_over() {
         .spawn()
         .map(Reaped)
         .expect("a worker on host 3");
-    let submitted = on_host3(&[
-        "--coordinator",
-        &both,
-        "submit",
-        "fetch",
-        "--urls-file",
-        &list,
-        "--strategy",
-        "async",
-        "--concurrency",
-        "2",
-        "--shards",
-        "60",
-    ]);
+    let submitted = on_host3(&fetch_job(&both, &list, "60"));
     assert_eq!(submitted.code, 0, "{}", submitted.stderr);
     std::thread::sleep(Duration::from_millis(1000));
     lab.cut(1);

@@ -283,6 +283,21 @@ impl Shared {
     }
 
     /// The committed records of the jobs in memory.
+    /// Replaces stored records of jobs still in memory with their current ones: the store's
+    /// rows of unfinished jobs lag behind.
+    pub(crate) fn current_records(&self, jobs: &mut [JobRecord]) {
+        let live: HashMap<JobId, JobRecord> = self
+            .records_in_memory()
+            .into_iter()
+            .map(|r| (r.job_id, r))
+            .collect();
+        for job in jobs {
+            if let Some(record) = live.get(&job.job_id) {
+                *job = record.clone();
+            }
+        }
+    }
+
     pub(crate) fn records_in_memory(&self) -> Vec<JobRecord> {
         let state = self.lock();
         state.jobs.values().map(|s| s.borrow().clone()).collect()
