@@ -67,22 +67,31 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await?
 }
 
+/// Connects to the state database (creating or migrating its schema): before anything says
+/// it is listening, so a wrong URL or an unreachable server fails at once.
+///
+/// # Errors
+/// The server cannot be reached, refuses the login, or holds a newer schema.
+pub async fn connect(url: &str) -> anyhow::Result<Leadership> {
+    let url = url.to_string();
+    blocking(move || Ok(Postgres::open(&url, None)?.leadership()))
+        .await
+        .context("cannot use the state database")
+}
+
 /// Serves as a standby (or the active) until `shutdown` completes; returns an error when
 /// this coordinator lost the lease while active (it must stop: another is active now).
 ///
 /// # Errors
-/// The database cannot be reached at start, or the lease was lost while active.
+/// The lease was lost while active, or the state could not be restored on takeover.
 pub async fn run(
     config: CoordinatorConfig,
     ha: HaSettings,
+    leadership: Leadership,
     grpc: TcpListener,
     http: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let url = ha.url.clone();
-    let leadership = blocking(move || Ok(Postgres::open(&url, None)?.leadership()))
-        .await
-        .context("cannot use the state database")?;
     let stop = Arc::new(Notify::new());
     let stopping = stop.clone();
     tokio::spawn(async move {

@@ -42,11 +42,14 @@ async fn main() -> anyhow::Result<()> {
     };
     // State first: a bad state directory fails before anything says it is listening. With
     // PostgreSQL, the state is restored once this coordinator becomes the active one.
-    let mut coordinator = match &settings.state_url {
-        Some(_) => None,
-        None => Some(concur_coordinator::Coordinator::open(
-            settings.config.clone(),
-        )?),
+    let (mut coordinator, leadership) = match &settings.state_url {
+        Some(url) => (None, Some(concur_coordinator::ha::connect(url).await?)),
+        None => (
+            Some(concur_coordinator::Coordinator::open(
+                settings.config.clone(),
+            )?),
+            None,
+        ),
     };
     let mut dashboard = None;
     if let Some(http) = &settings.http_listen {
@@ -67,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
             http.local_addr()?
         );
     }
-    if let Some(url) = settings.state_url.clone() {
+    if let (Some(url), Some(leadership)) = (settings.state_url.clone(), leadership) {
         let advertise = settings.advertise_url.clone().unwrap_or_else(|| {
             let host = if bound.ip().is_unspecified() {
                 host_name()
@@ -80,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
         let result = concur_coordinator::ha::run(
             settings.config,
             ha,
+            leadership,
             listener,
             dashboard,
             shutdown_signal(),
