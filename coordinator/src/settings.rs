@@ -22,7 +22,7 @@ use std::time::Duration;
 #[command(
     name = "concur-coordinator",
     version,
-    after_help = "Examples:\n  concur-coordinator --listen 127.0.0.1:7070\n  concur-coordinator --listen 0.0.0.0:7070 --token-file /etc/concur/token --worker-token-file /etc/concur/worker-token\n  concur-coordinator --config /etc/concur/coordinator.toml\n\nWithout tokens the coordinator only listens on loopback, unless --insecure is given."
+    after_help = "Examples:\n  concur-coordinator --listen 127.0.0.1:7070\n  concur-coordinator --listen 0.0.0.0:7070 --token-file /etc/concur/token --worker-token-file /etc/concur/worker-token\n  concur-coordinator --config /etc/concur/coordinator.toml\n  concur-coordinator --listen 127.0.0.1:7070 --http-listen 127.0.0.1:8080   # dashboard and /metrics\n  CONCUR_STATE_URL=postgres://concur:PW@db:5432/concur concur-coordinator --listen 0.0.0.0:7070 --advertise-url http://coord-a:7070 …   # active/standby (docs/ha.md)\n\nWithout tokens the coordinator only listens on loopback, unless --insecure is given."
 )]
 pub struct CoordinatorOpts {
     /// TOML config file (keys: the long flag names with _ for -).

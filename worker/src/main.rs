@@ -9,7 +9,7 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(
     version,
-    after_help = "Examples:\n  concur-worker --coordinator http://127.0.0.1:7070\n  concur-worker --coordinator 10.0.0.1:7070 --slots 2 --token-file /etc/concur/worker-token\n  concur-worker --coordinator https://coord.example:7070 --tls-ca ca.pem --tls-cert worker.pem --tls-key worker.key\n  concur-worker --config /etc/concur/worker.toml\n\nSIGTERM drains: no new shards, running ones finish (up to --drain-timeout), then it exits."
+    after_help = "Examples:\n  concur-worker --coordinator http://127.0.0.1:7070\n  concur-worker --coordinator 10.0.0.1:7070 --slots 2 --token-file /etc/concur/worker-token\n  concur-worker --coordinator https://coord.example:7070 --tls-ca ca.pem --tls-cert worker.pem --tls-key worker.key\n  concur-worker --config /etc/concur/worker.toml\n  concur-worker --coordinator http://coord-a:7070,http://coord-b:7070   # active + standby\n  concur-worker --coordinator 10.0.0.1:7070 --metrics-listen 127.0.0.1:9101   # Prometheus /metrics\n\nSIGTERM drains: no new shards, running ones finish (up to --drain-timeout), then it exits."
 )]
 struct Cli {
     #[command(flatten)]

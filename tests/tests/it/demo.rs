@@ -93,14 +93,16 @@ fn demo_json_has_every_scenario_with_consistent_figures() {
     assert_eq!(report["settings"]["urls"], 12);
     // One warm-up per local cluster (1 and 2 processes).
     assert_eq!(report["warm_up"]["runs"], 2, "{}", report["warm_up"]);
-    // At the post's own n the CPU job is far under 50 ms: its rows are flagged, not read plainly.
-    let flags = find("cpu-sync")["flags"].as_array().unwrap();
-    assert!(
-        flags
+    // A row under 50 ms is flagged, not read plainly (at the post's own n the CPU job usually
+    // is; on a loaded machine it may take longer, and then it must not be flagged for that).
+    for row in rows {
+        let short = row["flags"]
+            .as_array()
+            .unwrap()
             .iter()
-            .any(|f| f.as_str().unwrap().starts_with("too short to time")),
-        "{flags:?}"
-    );
+            .any(|f| f.as_str().unwrap().starts_with("too short to time: 0."));
+        assert_eq!(short, number(row, "wall_s") < 0.050, "{row}");
+    }
     assert!(
         !report["findings"].as_array().unwrap().is_empty(),
         "no findings under the table"
