@@ -277,3 +277,56 @@ impl Session {
         slots.push(tasks);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concur_core::protocol::ExecCommand;
+    use concur_core::{Attempt, JobId, ShardId};
+
+    fn exec_assignment(program: &str) -> ReceivedAssignment {
+        ReceivedAssignment {
+            lease: LeaseKey {
+                job_id: JobId(1),
+                shard_id: ShardId(0),
+                attempt: Attempt(1),
+            },
+            strategy: Ok(concur_core::Strategy::Sequential),
+            concurrency: 1,
+            units: vec![Unit::Exec {
+                item: 0,
+                arg: "x".into(),
+            }],
+            fetch_timeout_ms: 0,
+            fetch_max_body_bytes: 0,
+            fetch_policy: Default::default(),
+            exec: Some(ExecCommand {
+                program: program.into(),
+                args: Vec::new(),
+                timeout_ms: 1000,
+            }),
+        }
+    }
+
+    #[test]
+    fn an_exec_shard_this_worker_does_not_allow_fails_saying_why() {
+        let (outbound, _inbound) = mpsc::channel(1);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let denied = task(
+            exec_assignment("true"),
+            cancel.clone(),
+            &outbound,
+            &ExecPermission::Denied,
+        );
+        let error = denied.work.err().unwrap_or_default();
+        assert_eq!(
+            error,
+            "this worker does not allow exec of true: start it with --allow-exec"
+        );
+        let listed = ExecPermission::Only(vec!["true".into()]);
+        let other = task(exec_assignment("sh"), cancel.clone(), &outbound, &listed);
+        assert!(other.work.is_err());
+        let allowed = task(exec_assignment("true"), cancel, &outbound, &listed);
+        assert!(matches!(allowed.work, Ok(Units::Exec { ref items, .. }) if items == &["x"]));
+    }
+}

@@ -187,3 +187,83 @@ fn threads_and_async_run_n_children_at_once() {
         );
     }
 }
+
+#[test]
+fn cancelling_the_job_kills_running_children() {
+    let (_coordinator, url) = start_coordinator(&[]);
+    let _worker = worker(&url, &["--allow-exec"]);
+    wait_for_workers(&url, 1);
+    let dir = scratch_dir("exec-cancel");
+    for strategy in ["threads", "async"] {
+        let pids = dir.join(format!("{strategy}.pid"));
+        let script = format!("echo $$ > {}; exec sleep 30", pids.display());
+        let out = cli(&[
+            "--coordinator",
+            &url,
+            "--output",
+            "json",
+            "submit",
+            "exec",
+            "--strategy",
+            strategy,
+            "x",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let job = out.json()["job_id"].as_u64().unwrap().to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pid = loop {
+            if let Some(pid) = std::fs::read_to_string(&pids)
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+            {
+                break pid;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{strategy}: the child never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(process_alive(pid));
+        assert_eq!(cli(&["--coordinator", &url, "cancel", &job]).code, 0);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while process_alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !process_alive(pid),
+            "{strategy}: child {pid} outlived the cancel"
+        );
+    }
+}
+
+#[test]
+fn compare_takes_the_exec_workload_in_local_mode() {
+    let out = cli(&[
+        "--output",
+        "json",
+        "compare",
+        "--processes",
+        "1",
+        "--strategies",
+        "threads",
+        "--concurrency",
+        "1,2",
+        "--repeat",
+        "1",
+        "--no-warm-up",
+        "exec",
+        "--range",
+        "0..8",
+        "--",
+        "sleep",
+        "0.0{}",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    assert!(report.to_string().contains("exec"), "{report}");
+}
