@@ -226,7 +226,11 @@ pub(super) fn run_blocking(command: &ExecCommand, item: &str, cancel: &AtomicBoo
         {
             fds.push(pollfd(pidfd.as_raw_fd()));
         }
-        let wait = deadline.saturating_duration_since(now).min(CANCEL_POLL);
+        // Past the deadline only a dying child or an escaped pipe holder is left: no spinning.
+        let wait = match deadline.saturating_duration_since(now) {
+            Duration::ZERO => Duration::from_millis(10),
+            left => left.min(CANCEL_POLL),
+        };
         // SAFETY: fds is a valid array of pollfd of the given length.
         unsafe {
             libc::poll(
