@@ -137,6 +137,36 @@ pub(crate) enum WorkloadArgs {
         #[command(flatten)]
         run: RunOpts,
     },
+    /// Run a program once per item; `{}` in its arguments is the item (appended if absent).
+    #[command(
+        after_help = "No shell is involved: items are passed as single arguments. For pipes or globs, run a\nshell yourself. Workers refuse exec unless started with --allow-exec (local mode allows it).\n\nExamples:\n  concur-cli submit exec --range 1..100 --strategy threads --concurrency 8 -- sleep 0.1\n  concur-cli submit exec --items-file hosts.txt -- ping -c1 {}\n  concur-cli submit exec a.txt b.txt -- sh -c 'gzip -k \"$1\"' sh {}"
+    )]
+    Exec {
+        #[command(flatten)]
+        input: ExecInput,
+        #[command(flatten)]
+        run: RunOpts,
+    },
+}
+
+/// The inputs of an exec job (shared by `submit` and `compare`).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ExecInput {
+    /// Items, one argument each (named `item` because `--items` picks the report's rows).
+    #[arg(value_name = "ITEM", conflicts_with_all = ["items_file", "range"])]
+    pub(crate) item: Vec<String>,
+    /// File with one item per line (empty lines skipped).
+    #[arg(long, conflicts_with = "range")]
+    pub(crate) items_file: Option<PathBuf>,
+    /// The integers a..b (end exclusive) as items.
+    #[arg(long, value_name = "A..B")]
+    pub(crate) range: Option<String>,
+    /// Per-item timeout: the item's whole process group is killed after it.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub(crate) timeout: Duration,
+    /// After `--`: the program and its arguments.
+    #[arg(last = true, required = true, value_name = "PROGRAM ARGS")]
+    pub(crate) command: Vec<String>,
 }
 
 /// The inputs of a sum-squares job (shared by `submit` and `compare`).

@@ -21,6 +21,15 @@ const ATTACH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Where local clusters serve the dashboard (`--http-listen`), once checked.
 static DASHBOARD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// Whether local workers run exec jobs (see [`allow_exec`]).
+static ALLOW_EXEC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Local clusters started from now on fork their workers with `--allow-exec`: in local mode
+/// the user runs their own command on their own machine, as themselves.
+pub(crate) fn allow_exec() {
+    ALLOW_EXEC.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Local clusters started from now on serve the dashboard on `addr`, a loopback address (the
 /// local coordinator has no token).
 ///
@@ -185,6 +194,11 @@ fn spawn_worker(exe: &std::path::Path, url: &str, debug: bool) -> std::io::Resul
             "--max-attach-failures",
             "10",
         ])
+        .args(
+            ALLOW_EXEC
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .then_some("--allow-exec"),
+        )
         .env("RUST_LOG", if debug { "debug" } else { "warn" })
         // The local coordinator needs no credentials; none from the user's environment leak in.
         .env_remove("CONCUR_COORDINATOR")

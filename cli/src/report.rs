@@ -11,7 +11,7 @@ use crate::exit::{CliError, Exit};
 use crate::stdout::{self, outln};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use concur_core::report::{ItemRow, JobRecord, JobState, JobSummary, ShardRow};
-use concur_proto::convert::item_row;
+use concur_proto::convert::item_row_of;
 use concur_proto::pb;
 
 /// Shards shown in the human report; the rest are counted.
@@ -95,7 +95,7 @@ async fn items(
     job_id: u64,
     filter: pb::ItemFilter,
     limit: u64,
-    is_fetch: bool,
+    workload: &str,
     mut each: impl FnMut(ItemRow),
 ) -> Result<(), CliError> {
     let request = pb::ListJobItemsRequest {
@@ -107,7 +107,7 @@ async fn items(
     let mut stream = client.list_job_items(request).await?.into_inner();
     while let Some(chunk) = stream.message().await? {
         for item in &chunk.items {
-            each(item_row(item, is_fetch));
+            each(item_row_of(item, workload));
         }
     }
     Ok(())
@@ -135,8 +135,7 @@ async fn print_json(
     stdout::write("  \"items\": [");
     let mut first = true;
     if shown != ItemsShown::None {
-        let is_fetch = summary.workload == "fetch";
-        items(client, job_id, filter(shown), 0, is_fetch, |row| {
+        items(client, job_id, filter(shown), 0, &summary.workload, |row| {
             element(&mut first, &serde_json::to_string(&row).unwrap_or_default());
         })
         .await?;
@@ -223,23 +222,38 @@ async fn print_human(
             record.shards_total - SHARDS_SHOWN
         );
     }
-    let is_fetch = summary.workload == "fetch";
+    // Exec items have a status (exit code) and bytes (stdout) too.
+    let is_fetch = matches!(summary.workload.as_str(), "fetch" | "exec");
     match shown {
         Some(ItemsShown::None) => {}
         Some(shown) => {
             let mut count = 0u64;
-            items(client, job_id, filter(shown), 0, is_fetch, |item| {
-                outln!("{}", item_line(&item, is_fetch));
-                count += 1;
-            })
+            items(
+                client,
+                job_id,
+                filter(shown),
+                0,
+                &summary.workload,
+                |item| {
+                    outln!("{}", item_line(&item, is_fetch));
+                    count += 1;
+                },
+            )
             .await?;
             outln!("({count} items)");
         }
         None if summary.items_total <= SMALL_JOB => {
             let mut rows = item_table(is_fetch);
-            items(client, job_id, pb::ItemFilter::All, 0, is_fetch, |item| {
-                rows.add_row(item_cells(&item, is_fetch));
-            })
+            items(
+                client,
+                job_id,
+                pb::ItemFilter::All,
+                0,
+                &summary.workload,
+                |item| {
+                    rows.add_row(item_cells(&item, is_fetch));
+                },
+            )
             .await?;
             outln!("{rows}");
         }
@@ -250,7 +264,7 @@ async fn print_human(
                 job_id,
                 pb::ItemFilter::All,
                 SAMPLE,
-                is_fetch,
+                &summary.workload,
                 |item| {
                     rows.add_row(item_cells(&item, is_fetch));
                 },
@@ -264,7 +278,7 @@ async fn print_human(
                     job_id,
                     pb::ItemFilter::Failed,
                     FAILURES_SHOWN,
-                    is_fetch,
+                    &summary.workload,
                     |item| {
                         rows.add_row(item_cells(&item, is_fetch));
                     },

@@ -1,11 +1,14 @@
 //! `concur-cli submit`: build a job spec from arguments, submit it to a coordinator (or a local
 //! cluster), optionally wait, and print the report.
 
-use crate::args::{FetchInput, GlobalOpts, OutputFormat, RunOpts, SumSquaresInput, WorkloadArgs};
+use crate::args::{
+    ExecInput, FetchInput, GlobalOpts, OutputFormat, RunOpts, SumSquaresInput, WorkloadArgs,
+};
 use crate::client::{self, Client};
 use crate::exit::{CliError, Exit};
 use crate::local::LocalCluster;
 use crate::{output, watch};
+use concur_core::exec::{ExecItems, ExecSpec};
 use concur_core::spec::Limits;
 use concur_core::workload::{FetchSpec, validate_url};
 use concur_core::{JobSpec, NumberSpec, UrlList, Workload};
@@ -95,6 +98,7 @@ pub(crate) fn build_spec(workload: WorkloadArgs) -> Result<(JobSpec, RunOpts), C
     let (workload, run) = match workload {
         WorkloadArgs::SumSquares { input, run } => (sum_squares_workload(&input)?, run),
         WorkloadArgs::Fetch { input, run } => (fetch_workload(&input)?, run),
+        WorkloadArgs::Exec { input, run } => (exec_workload(&input)?, run),
     };
     let concurrency = run.concurrency.unwrap_or_else(|| {
         run.strategy
@@ -136,6 +140,43 @@ pub(crate) fn fetch_workload(input: &FetchInput) -> Result<Workload, CliError> {
     let mut fetch = FetchSpec::new(urls);
     fetch.timeout_ms = input.timeout.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
     Ok(Workload::Fetch(fetch))
+}
+
+/// The exec workload of `input`. Local clusters started after this allow exec.
+pub(crate) fn exec_workload(input: &ExecInput) -> Result<Workload, CliError> {
+    let items = match (&input.range, &input.items_file) {
+        (Some(range), _) => match NumberSpec::parse(range).map_err(input_error)? {
+            NumberSpec::Range { start, end } => ExecItems::Range { start, end },
+            NumberSpec::List(_) => {
+                return Err(CliError::Input(format!("--range {range}: expected A..B")));
+            }
+        },
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                CliError::Input(format!("cannot read items file '{}': {e}", path.display()))
+            })?;
+            ExecItems::List(
+                text.lines()
+                    .filter(|line| !line.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            )
+        }
+        (None, None) => ExecItems::List(input.item.clone()),
+    };
+    let (program, args) = input
+        .command
+        .split_first()
+        .ok_or_else(|| CliError::Input("no program given after --".into()))?;
+    let exec = ExecSpec {
+        program: program.clone(),
+        args: args.to_vec(),
+        items,
+        timeout_ms: input.timeout.as_millis().clamp(1, u128::from(u64::MAX)) as u64,
+    };
+    exec.validate().map_err(input_error)?;
+    crate::local::allow_exec();
+    Ok(Workload::Exec(exec))
 }
 
 /// One URL per line; blank lines and `#` comments are skipped.

@@ -163,6 +163,7 @@ pub(crate) async fn write(
     }
     written.processes = processes.len();
     let is_fetch = record.workload == "fetch";
+    let is_exec = record.workload == "exec";
     let mut stream = client
         .list_job_items(pb::ListJobItemsRequest {
             job_id,
@@ -192,6 +193,13 @@ pub(crate) async fn write(
             if is_fetch {
                 args["status"] = json!(item.status);
                 args["bytes"] = json!(item.bytes);
+            } else if is_exec {
+                // An exec item's value packs its CPU time and stderr bytes, not a sum.
+                let row = concur_proto::convert::item_row_of(item, "exec");
+                args["status"] = json!(item.status);
+                args["bytes"] = json!(item.bytes);
+                args["cpu_s"] = json!(row.cpu_s);
+                args["stderr_bytes"] = json!(row.stderr_bytes);
             } else if item.ok {
                 args["value"] = json!(join_u128(item.value_hi, item.value_lo).to_string());
             }

@@ -9,7 +9,7 @@ pub enum SpecError {
     #[error("unknown strategy '{0}' (expected one of: {list})", list = crate::Strategy::NAMES.join(", "))]
     UnknownStrategy(String),
     /// The workload name is not one of the known workloads.
-    #[error("unknown workload '{0}' (expected fetch or sum-squares)")]
+    #[error("unknown workload '{0}' (expected exec, fetch or sum-squares)")]
     UnknownWorkload(String),
     /// A sum-squares SPEC that is neither `a..b` nor a comma-separated list.
     #[error(
@@ -59,6 +59,9 @@ pub enum SpecError {
         /// Why it is refused.
         reason: String,
     },
+    /// An exec job that cannot run as given.
+    #[error("bad exec command: {0}")]
+    BadExec(String),
 }
 
 /// Result of validating user input.

@@ -20,6 +20,7 @@
 
 pub mod config;
 pub mod error;
+pub mod exec;
 pub mod exposition;
 pub mod fit;
 pub mod ids;

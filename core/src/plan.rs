@@ -17,6 +17,13 @@ pub struct ShardPlan {
 /// One unit of work inside a shard: an item, or a part of one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unit {
+    /// Run the job's program with this item.
+    Exec {
+        /// Item index within the job.
+        item: u64,
+        /// The item, as substituted into the arguments.
+        arg: String,
+    },
     /// GET this URL.
     Fetch {
         /// Item index within the job.
@@ -39,7 +46,9 @@ impl Unit {
     /// The job item this unit contributes to.
     pub fn item(&self) -> u64 {
         match self {
-            Unit::Fetch { item, .. } | Unit::SumSquares { item, .. } => *item,
+            Unit::Exec { item, .. } | Unit::Fetch { item, .. } | Unit::SumSquares { item, .. } => {
+                *item
+            }
         }
     }
 }
@@ -121,7 +130,7 @@ impl Plan {
     pub fn with_items(workload: &Workload, items: u64, shards: u32) -> Self {
         match workload {
             Workload::SumSquares(_) => Plan::new(workload, shards),
-            Workload::Fetch(_) => Self {
+            Workload::Exec(_) | Workload::Fetch(_) => Self {
                 items,
                 layout: Layout::Contiguous {
                     shards: u64::from(shards.max(1)).min(items.max(1)) as u32,
@@ -225,6 +234,12 @@ pub fn plan_shards(workload: &Workload, shards: u32) -> Vec<ShardPlan> {
 pub fn shard_units(workload: &Workload, plan: &ShardPlan) -> Vec<Unit> {
     let items = plan.first_item..plan.first_item + plan.item_count;
     match workload {
+        Workload::Exec(spec) => items
+            .map(|item| Unit::Exec {
+                item,
+                arg: spec.items.get(item),
+            })
+            .collect(),
         Workload::Fetch(spec) => items
             .map(|item| Unit::Fetch {
                 item,
@@ -269,7 +284,7 @@ mod tests {
             .flat_map(|p| shard_units(&workload, p))
             .map(|unit| match unit {
                 Unit::SumSquares { lo, hi, .. } => kernel::sum_squares_range(lo, hi),
-                Unit::Fetch { .. } => unreachable!(),
+                Unit::Exec { .. } | Unit::Fetch { .. } => unreachable!(),
             })
             .sum();
         assert_eq!(Some(total), kernel::closed_form(1_000_000));

@@ -2,6 +2,7 @@
 //! about itself, what a lease hands it, and what it reports when a shard ends. The wire forms
 //! live in `concur-proto`; these are the domain forms both crates use.
 
+use crate::exec::ExecPermission;
 use crate::ids::{LeaseKey, WorkerId};
 use crate::plan::{ShardPlan, Unit, shard_units};
 use crate::policy::HostPolicy;
@@ -34,6 +35,8 @@ pub struct WorkerInfo {
     pub version: String,
     /// The protocol revision it speaks.
     pub protocol: u32,
+    /// Which programs it runs for exec jobs (none unless started with `--allow-exec`).
+    pub exec: ExecPermission,
 }
 
 /// A shard handed to a worker under a lease. Cheap to make: it shares the job's spec, and the
@@ -70,9 +73,33 @@ impl Assignment {
     pub fn fetch_limits(&self) -> (u64, u64) {
         match &self.spec.workload {
             Workload::Fetch(fetch) => (fetch.timeout_ms, fetch.max_body_bytes),
-            Workload::SumSquares(_) => (0, 0),
+            Workload::Exec(_) | Workload::SumSquares(_) => (0, 0),
         }
     }
+
+    /// The program and argument template of an exec job.
+    pub fn exec_command(&self) -> Option<ExecCommand> {
+        match &self.spec.workload {
+            Workload::Exec(exec) => Some(ExecCommand {
+                program: exec.program.clone(),
+                args: exec.args.clone(),
+                timeout_ms: exec.timeout_ms,
+            }),
+            Workload::Fetch(_) | Workload::SumSquares(_) => None,
+        }
+    }
+}
+
+/// What every unit of an exec shard runs: the program, its argument template and the
+/// per-item timeout.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecCommand {
+    /// Program name or path.
+    pub program: String,
+    /// Arguments, `{}` standing for the item.
+    pub args: Vec<String>,
+    /// Per-item timeout in milliseconds.
+    pub timeout_ms: u64,
 }
 
 /// An assignment as a worker receives it: its units spelled out (the coordinator's
@@ -93,6 +120,8 @@ pub struct ReceivedAssignment {
     pub fetch_max_body_bytes: u64,
     /// Host rules fetch units must obey, also on redirects and after name resolution.
     pub fetch_policy: HostPolicy,
+    /// The command of exec units.
+    pub exec: Option<ExecCommand>,
 }
 
 /// A message from the coordinator to a worker, in domain form: it becomes protobuf only in

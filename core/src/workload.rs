@@ -1,5 +1,6 @@
-//! The two workloads and the parsing of their inputs.
+//! The workloads and the parsing of their inputs.
 
+use crate::exec::ExecSpec;
 use crate::kernel::{self, MAX_N};
 use crate::urls::UrlList;
 use crate::{SpecError, SpecResult};
@@ -133,6 +134,8 @@ impl FetchSpec {
 /// What a job computes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Workload {
+    /// Run a program once per item (a child process each).
+    Exec(ExecSpec),
     /// GET each URL and read the whole body (I/O-bound).
     Fetch(FetchSpec),
     /// For each n, the exact sum of i*i for i in 0..n (CPU-bound).
@@ -141,19 +144,21 @@ pub enum Workload {
 
 impl Workload {
     /// Names users type, in the order the CLI lists them.
-    pub const NAMES: [&'static str; 2] = ["fetch", "sum-squares"];
+    pub const NAMES: [&'static str; 3] = ["exec", "fetch", "sum-squares"];
 
     /// The workload's name as users type it.
     pub fn name(&self) -> &'static str {
         match self {
+            Workload::Exec(_) => "exec",
             Workload::Fetch(_) => "fetch",
             Workload::SumSquares(_) => "sum-squares",
         }
     }
 
-    /// Number of items (URLs or n values).
+    /// Number of items (exec items, URLs or n values).
     pub fn item_count(&self) -> u64 {
         match self {
+            Workload::Exec(spec) => spec.items.len(),
             Workload::Fetch(spec) => spec.urls.len() as u64,
             Workload::SumSquares(ns) => ns.len(),
         }
@@ -162,6 +167,7 @@ impl Workload {
     /// The item's input as shown in reports: the URL, or n in decimal.
     pub fn item_input(&self, index: u64) -> String {
         match self {
+            Workload::Exec(spec) => spec.items.get(index),
             Workload::Fetch(spec) => spec
                 .urls
                 .get(index as usize)
@@ -177,6 +183,7 @@ impl Workload {
     /// No items, a bad URL, or an overflowing n.
     pub fn validate(&self, max_url_len: usize) -> SpecResult<()> {
         match self {
+            Workload::Exec(spec) => spec.validate(),
             Workload::Fetch(spec) => {
                 if spec.urls.is_empty() {
                     return Err(SpecError::NoItems("URLs"));

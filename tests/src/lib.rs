@@ -189,8 +189,14 @@ pub fn start_coordinator_with_dashboard(extra: &[&str]) -> (Proc, String, String
 
 /// A worker attached to `url`.
 pub fn start_worker(url: &str, slots: u32) -> Proc {
+    start_worker_with(url, slots, &[])
+}
+
+/// A worker attached to `url`, with `extra` flags (e.g. `--allow-exec`).
+pub fn start_worker_with(url: &str, slots: u32, extra: &[&str]) -> Proc {
     let child = Command::new(bin("concur-worker"))
         .args(["--coordinator", url, "--slots", &slots.to_string()])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

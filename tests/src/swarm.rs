@@ -28,6 +28,7 @@ pub async fn simulated_worker(
         version: "swarm".into(),
         prefetch: window,
         protocol: concur_core::protocol::PROTOCOL_REVISION,
+        ..pb::Register::default()
     };
     let message = |msg| pb::FromWorkerMessage { msg: Some(msg) };
     use pb::from_worker_message::Msg as Out;

@@ -13,6 +13,7 @@ use crate::slots::{Slots, Task};
 use crate::system;
 use anyhow::Context;
 use concur_core::LeaseKey;
+use concur_core::exec::ExecPermission;
 use concur_core::plan::Unit;
 use concur_core::protocol::{PROTOCOL_REVISION, ReceivedAssignment};
 use concur_proto::pb::{self, from_worker_message::Msg as Out, to_worker_message::Msg as In};
@@ -41,6 +42,8 @@ pub(crate) enum SessionEnd {
 /// One attach stream.
 pub(crate) struct Session {
     register: pb::Register,
+    /// Which programs exec shards may run here.
+    exec: ExecPermission,
     /// Cancel flags of the leases granted on this stream that are not yet acknowledged.
     leases: HashMap<LeaseKey, Arc<AtomicBool>>,
 }
@@ -54,8 +57,29 @@ fn task(
     assignment: ReceivedAssignment,
     cancel: Arc<AtomicBool>,
     outbound: &mpsc::Sender<pb::FromWorkerMessage>,
+    permission: &ExecPermission,
 ) -> Task {
-    let units = if assignment
+    let mut refused = None;
+    let units = if let Some(command) = assignment.exec.clone() {
+        // The coordinator should never send this; if it does, the units fail saying why.
+        if !permission.allows(&command.program) {
+            refused = Some(format!(
+                "this worker does not allow exec of {}: start it with --allow-exec",
+                command.program
+            ));
+        }
+        Units::Exec {
+            command: Arc::new(command),
+            items: assignment
+                .units
+                .into_iter()
+                .map(|u| match u {
+                    Unit::Exec { arg, .. } => arg,
+                    Unit::Fetch { .. } | Unit::SumSquares { .. } => String::new(),
+                })
+                .collect(),
+        }
+    } else if assignment
         .units
         .iter()
         .any(|u| matches!(u, Unit::Fetch { .. }))
@@ -66,7 +90,7 @@ fn task(
                 .into_iter()
                 .filter_map(|u| match u {
                     Unit::Fetch { url, .. } => Some(url),
-                    Unit::SumSquares { .. } => None,
+                    Unit::SumSquares { .. } | Unit::Exec { .. } => None,
                 })
                 .collect(),
             http: HttpConfig {
@@ -82,18 +106,21 @@ fn task(
                 .iter()
                 .filter_map(|u| match u {
                     Unit::SumSquares { lo, hi, .. } => Some((*lo, *hi)),
-                    Unit::Fetch { .. } => None,
+                    Unit::Fetch { .. } | Unit::Exec { .. } => None,
                 })
                 .collect(),
         )
     };
     Task {
         lease: assignment.lease.into(),
-        work: assignment
-            .strategy
-            .as_ref()
-            .map(|_| units)
-            .map_err(Clone::clone),
+        work: match refused {
+            Some(reason) => Err(reason),
+            None => assignment
+                .strategy
+                .as_ref()
+                .map(|_| units)
+                .map_err(Clone::clone),
+        },
         strategy: assignment
             .strategy
             .unwrap_or(concur_core::Strategy::Sequential),
@@ -116,7 +143,10 @@ impl Session {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 prefetch: opts.prefetch,
                 protocol: PROTOCOL_REVISION,
+                allow_exec: opts.exec.to_wire().0,
+                exec_programs: opts.exec.to_wire().1,
             },
+            exec: opts.exec.clone(),
             leases: HashMap::new(),
         }
     }
@@ -240,10 +270,63 @@ impl Session {
             let cancel = Arc::new(AtomicBool::new(false));
             self.leases.insert(assignment.lease, cancel.clone());
             debug!(lease = %assignment.lease, "shard assigned");
-            let mut task = task(assignment, cancel, outbound);
+            let mut task = task(assignment, cancel, outbound, &self.exec);
             task.results_apart = results_apart;
             tasks.push(task);
         }
         slots.push(tasks);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concur_core::protocol::ExecCommand;
+    use concur_core::{Attempt, JobId, ShardId};
+
+    fn exec_assignment(program: &str) -> ReceivedAssignment {
+        ReceivedAssignment {
+            lease: LeaseKey {
+                job_id: JobId(1),
+                shard_id: ShardId(0),
+                attempt: Attempt(1),
+            },
+            strategy: Ok(concur_core::Strategy::Sequential),
+            concurrency: 1,
+            units: vec![Unit::Exec {
+                item: 0,
+                arg: "x".into(),
+            }],
+            fetch_timeout_ms: 0,
+            fetch_max_body_bytes: 0,
+            fetch_policy: Default::default(),
+            exec: Some(ExecCommand {
+                program: program.into(),
+                args: Vec::new(),
+                timeout_ms: 1000,
+            }),
+        }
+    }
+
+    #[test]
+    fn an_exec_shard_this_worker_does_not_allow_fails_saying_why() {
+        let (outbound, _inbound) = mpsc::channel(1);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let denied = task(
+            exec_assignment("true"),
+            cancel.clone(),
+            &outbound,
+            &ExecPermission::Denied,
+        );
+        let error = denied.work.err().unwrap_or_default();
+        assert_eq!(
+            error,
+            "this worker does not allow exec of true: start it with --allow-exec"
+        );
+        let listed = ExecPermission::Only(vec!["true".into()]);
+        let other = task(exec_assignment("sh"), cancel.clone(), &outbound, &listed);
+        assert!(other.work.is_err());
+        let allowed = task(exec_assignment("true"), cancel, &outbound, &listed);
+        assert!(matches!(allowed.work, Ok(Units::Exec { ref items, .. }) if items == &["x"]));
     }
 }

@@ -5,6 +5,7 @@
 
 use anyhow::Context;
 use concur_core::config;
+use concur_core::exec::ExecPermission;
 use concur_core::token::{Secret, load_token};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,34 @@ pub struct WorkerOpts {
     /// timings only).
     #[arg(long, env = "CONCUR_WORKER_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<String>,
+    /// Run exec jobs: commands the job names, as this worker's user. Alone, any program; with
+    /// a comma-separated list, only those program names or paths (as jobs spell them).
+    /// Without it, exec shards fail [default: refused].
+    #[arg(long, num_args = 0..=1, default_missing_value = "*", value_name = "PROGRAM,...")]
+    pub allow_exec: Option<String>,
+}
+
+/// The config file's `allow_exec`: `true`, or a list of programs.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum AllowExecKey {
+    All(bool),
+    Programs(Vec<String>),
+}
+
+/// `*` or a comma-separated list of programs.
+fn exec_permission(flag: &str) -> ExecPermission {
+    let programs: Vec<String> = flag
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect();
+    if programs.is_empty() || programs.iter().any(|p| p == "*") {
+        ExecPermission::Any
+    } else {
+        ExecPermission::Only(programs)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,6 +115,7 @@ struct FileSettings {
     max_threads: Option<u32>,
     prefetch: Option<u32>,
     metrics_listen: Option<String>,
+    allow_exec: Option<AllowExecKey>,
 }
 
 /// PEM material for TLS towards the coordinator.
@@ -129,6 +159,8 @@ pub struct WorkerSettings {
     pub prefetch: u32,
     /// Where Prometheus /metrics is served, if anywhere.
     pub metrics_listen: Option<String>,
+    /// Which programs exec jobs may run here.
+    pub exec: ExecPermission,
 }
 
 impl WorkerSettings {
@@ -219,6 +251,15 @@ impl WorkerOpts {
                 .unwrap_or(crate::executor::DEFAULT_MAX_THREADS),
             prefetch: self.prefetch.or(file.prefetch).unwrap_or(DEFAULT_PREFETCH),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            exec: match (self.allow_exec, file.allow_exec) {
+                (Some(flag), _) => exec_permission(&flag),
+                (None, Some(AllowExecKey::All(true))) => ExecPermission::Any,
+                (None, Some(AllowExecKey::Programs(list))) if list.is_empty() => {
+                    ExecPermission::Denied
+                }
+                (None, Some(AllowExecKey::Programs(list))) => exec_permission(&list.join(",")),
+                (None, Some(AllowExecKey::All(false)) | None) => ExecPermission::Denied,
+            },
         })
     }
 }

@@ -11,7 +11,9 @@ mod matrix;
 mod report;
 mod table;
 
-use crate::args::{FetchInput, GlobalOpts, OutputFormat, SumSquaresInput, parse_strategy};
+use crate::args::{
+    ExecInput, FetchInput, GlobalOpts, OutputFormat, SumSquaresInput, parse_strategy,
+};
 use crate::exit::{CliError, Exit};
 use crate::progress::RunsProgress;
 use crate::runner::{Target, WarmUp};
@@ -26,6 +28,7 @@ use std::path::PathBuf;
 #[command(after_help = "Examples:
   concur-cli compare sum-squares 200000000..200000020 --processes 1,2 --concurrency 1,2,4 --repeat 3 --out cmp
   concur-cli compare fetch --urls-file urls.txt --strategies threads,async --concurrency 1,4,16,64
+  concur-cli compare exec --range 1..200 --strategies threads,async --concurrency 1,4,16 -- sleep 0.01
   concur-cli --coordinator http://10.0.0.1:7070 compare sum-squares 1000000000..1000000040 --processes 1,2,4,8
 
 Series: 'scale-out: processes x sequential' (always run; its 1-process cell is the baseline of
@@ -67,6 +70,8 @@ pub(crate) enum CompareWorkload {
     SumSquares(SumSquaresInput),
     /// GET each URL and read the whole body (I/O-bound).
     Fetch(FetchInput),
+    /// Run a program once per item (`-- PROGRAM ARGS`, `{}` is the item).
+    Exec(ExecInput),
 }
 
 /// A whole number of at least 1.
@@ -111,6 +116,7 @@ pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Exit, 
     let workload = match &opts.workload {
         CompareWorkload::SumSquares(input) => submit::sum_squares_workload(input)?,
         CompareWorkload::Fetch(input) => submit::fetch_workload(input)?,
+        CompareWorkload::Exec(input) => submit::exec_workload(input)?,
     };
     let processes = sorted_unique(&opts.processes);
     let concurrency = sorted_unique(&opts.concurrency);

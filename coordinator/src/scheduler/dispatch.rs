@@ -16,7 +16,7 @@ impl Scheduler {
             return;
         }
         while let Some(room) = self.pool.first_free() {
-            let worker = room.worker;
+            let mut worker = room.worker;
             // A prefetch window is filled only with shards short enough for the round trip to
             // matter; longer ones wait for a free slot, where any worker could take them.
             let Some((job_id, shard_id)) = self.next_pending(room.slot_free) else {
@@ -25,6 +25,21 @@ impl Scheduler {
             let Some(job) = self.jobs.get_mut(&job_id) else {
                 return;
             };
+            // Exec shards go only to workers that allow their program: the least-loaded such
+            // worker with room, else the shard waits (the queue is in order, so all wait).
+            if let Workload::Exec(exec) = &job.spec.workload {
+                let allowed = self
+                    .pool
+                    .first_free_where(|w| w.info.exec.allows(&exec.program))
+                    .filter(|r| r.slot_free || job.shards_are_short());
+                match allowed {
+                    Some(room) => worker = room.worker,
+                    None => {
+                        job.put_back(shard_id);
+                        return;
+                    }
+                }
+            }
             let starting = job.state() == JobState::Pending;
             let lease = job.lease(shard_id, worker, now);
             if starting {
@@ -33,7 +48,7 @@ impl Scheduler {
             comm.persist(Persist::ShardLeased { lease });
             let fetch_policy = match job.spec.workload {
                 Workload::Fetch(_) => self.config.host_policy.clone(),
-                Workload::SumSquares(_) => self.no_rules.clone(),
+                Workload::Exec(_) | Workload::SumSquares(_) => self.no_rules.clone(),
             };
             let assignment = Assignment {
                 lease,

@@ -5,7 +5,7 @@ use super::{Admission, Comm, Disposition, NewJob, Persist, Scheduler, SchedulerE
 use concur_core::plan::default_shard_count;
 use concur_core::protocol::ShardTiming;
 use concur_core::report::JobState;
-use concur_core::{JobId, JobSpec, LeaseKey, Outcome, WorkerId};
+use concur_core::{JobId, JobSpec, LeaseKey, Outcome, WorkerId, Workload};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,8 +15,17 @@ impl Scheduler {
     /// have passed [`SchedulerConfig::validate`].
     ///
     /// # Errors
-    /// [`SchedulerError::TooManyJobs`].
+    /// [`SchedulerError::TooManyJobs`]; [`SchedulerError::ExecNotAllowed`] for an exec job
+    /// that no attached worker may run (refused now rather than left pending for ever).
     pub fn admit(&mut self, spec: &JobSpec) -> Result<Admission, SchedulerError> {
+        if let Workload::Exec(exec) = &spec.workload
+            && !self
+                .pool
+                .iter()
+                .any(|(_, w)| w.info.exec.allows(&exec.program))
+        {
+            return Err(SchedulerError::ExecNotAllowed(exec.program.clone()));
+        }
         let active = self.active_jobs() + self.admitting;
         if active >= self.config.max_active_jobs {
             return Err(SchedulerError::TooManyJobs {

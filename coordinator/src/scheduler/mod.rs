@@ -134,6 +134,9 @@ pub enum SchedulerError {
     /// Every durably reserved worker id is in use; retry once the next block is stored.
     #[error("no worker id can be handed out until the coordinator stores its next block of ids")]
     NoWorkerIds,
+    /// An exec job no attached worker may run; retry once such a worker attached.
+    #[error("no attached worker allows exec of {0}: start workers with --allow-exec")]
+    ExecNotAllowed(String),
 }
 
 /// What became of a message from a worker.

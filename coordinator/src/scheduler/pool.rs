@@ -152,6 +152,18 @@ impl WorkerPool {
         })
     }
 
+    /// The least-loaded worker with room for which `fits` holds; scans the free set, so only
+    /// for jobs that not every worker may run.
+    pub(crate) fn first_free_where(&self, fits: impl Fn(&Worker) -> bool) -> Option<Room> {
+        self.free
+            .iter()
+            .find(|(_, _, id)| self.workers.get(id).is_some_and(&fits))
+            .map(|(full, _, worker)| Room {
+                worker: *worker,
+                slot_free: !full,
+            })
+    }
+
     /// Records that `id` now holds a shard.
     pub(crate) fn hold(&mut self, id: WorkerId, job: JobId, shard: ShardId) {
         self.update(id, |w| w.held.insert((job, shard)));

@@ -44,6 +44,7 @@ pub(crate) fn info(slots: u32) -> WorkerInfo {
         prefetch: 0,
         version: "test".into(),
         protocol: concur_core::protocol::PROTOCOL_REVISION,
+        exec: Default::default(),
     }
 }
 
@@ -56,7 +57,7 @@ pub(crate) fn honest_results(assignment: &Assignment) -> Vec<(u32, Outcome)> {
         .map(|(i, unit)| {
             let value = match unit {
                 Unit::SumSquares { lo, hi, .. } => kernel::sum_squares_range(*lo, *hi),
-                Unit::Fetch { .. } => 0,
+                Unit::Fetch { .. } | Unit::Exec { .. } => 0,
             };
             let outcome = Outcome {
                 ok: true,

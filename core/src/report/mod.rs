@@ -129,7 +129,7 @@ pub struct ShardRow {
 /// One item's row of the report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ItemRow {
-    /// The URL, or n.
+    /// The URL, n, or exec item.
     pub input: String,
     /// Whether it succeeded.
     pub ok: bool,
@@ -147,6 +147,15 @@ pub struct ItemRow {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// exec: the child's CPU time (user + system).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_s: Option<f64>,
+    /// exec: bytes the child wrote to stderr (`bytes` counts its stdout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_bytes: Option<u64>,
+    /// exec: worker clock, when it started, in seconds after its shard started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_s: Option<f64>,
 }
 
 /// The job-level facts a summary starts from.

@@ -11,7 +11,7 @@ mod report;
 mod spec;
 mod worker;
 
-pub use report::{item_outcome, item_row};
+pub use report::{item_outcome, item_row, item_row_of};
 pub use spec::{job_state_from_i32, strategy_from_i32};
 pub use worker::{assignment_strategy, truncate, unit_result};
 

@@ -172,6 +172,24 @@ pub fn item_row(item: &pb::ItemOutcome, is_fetch: bool) -> ItemRow {
         status: is_fetch.then_some(item.status),
         bytes: is_fetch.then_some(item.bytes),
         error,
+        ..ItemRow::default()
+    }
+}
+
+/// The printed row of an item of a job of `workload` (its name): exec items add to fetch's
+/// fields (exit status, stdout bytes) the child's CPU time, its stderr bytes, and when it
+/// started in its shard.
+pub fn item_row_of(item: &pb::ItemOutcome, workload: &str) -> ItemRow {
+    if workload != "exec" {
+        return item_row(item, workload == "fetch");
+    }
+    let (cpu_s, stderr_bytes) =
+        concur_core::exec::unpack_value(join_u128(item.value_hi, item.value_lo));
+    ItemRow {
+        cpu_s: item.reported.then_some(cpu_s),
+        stderr_bytes: item.reported.then_some(stderr_bytes),
+        start_s: item.reported.then_some(sanitize_seconds(item.start_s)),
+        ..item_row(item, true)
     }
 }
 

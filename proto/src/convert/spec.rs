@@ -1,6 +1,7 @@
 //! Job specifications, strategies and job states on the wire.
 
 use crate::pb;
+use concur_core::exec::{DEFAULT_EXEC_TIMEOUT_MS, ExecItems, ExecSpec};
 use concur_core::report::JobState;
 use concur_core::workload::FetchSpec;
 use concur_core::{JobSpec, NumberSpec, SpecError, Strategy, UrlList, Workload};
@@ -72,6 +73,25 @@ pub fn job_state_from_i32(raw: i32) -> JobState {
 impl From<&JobSpec> for pb::JobSpec {
     fn from(spec: &JobSpec) -> Self {
         let workload = match &spec.workload {
+            Workload::Exec(exec) => {
+                let (items, range) = match &exec.items {
+                    ExecItems::Range { start, end } => (
+                        Vec::new(),
+                        Some(pb::NumberRange {
+                            start: *start,
+                            end: *end,
+                        }),
+                    ),
+                    ExecItems::List(items) => (items.clone(), None),
+                };
+                pb::job_spec::Workload::Exec(pb::ExecSpec {
+                    program: exec.program.clone(),
+                    args: exec.args.clone(),
+                    items,
+                    range,
+                    timeout_ms: exec.timeout_ms,
+                })
+            }
             Workload::Fetch(fetch) => pb::job_spec::Workload::Fetch(pb::FetchSpec {
                 urls: Vec::new(),
                 timeout_ms: fetch.timeout_ms,
@@ -114,6 +134,21 @@ impl TryFrom<&pb::JobSpec> for JobSpec {
     /// Decodes without validating limits; call [`JobSpec::validate`] afterwards.
     fn try_from(spec: &pb::JobSpec) -> Result<Self, Self::Error> {
         let workload = match &spec.workload {
+            Some(pb::job_spec::Workload::Exec(exec)) => Workload::Exec(ExecSpec {
+                program: exec.program.clone(),
+                args: exec.args.clone(),
+                items: match (&exec.range, exec.items.is_empty()) {
+                    (Some(range), true) => ExecItems::Range {
+                        start: range.start,
+                        end: range.end,
+                    },
+                    (None, _) => ExecItems::List(exec.items.clone()),
+                    (Some(_), false) => {
+                        return Err(SpecError::BadExec("both items and a range given".into()));
+                    }
+                },
+                timeout_ms: nonzero_or(exec.timeout_ms, DEFAULT_EXEC_TIMEOUT_MS),
+            }),
             Some(pb::job_spec::Workload::Fetch(fetch)) => Workload::Fetch(FetchSpec {
                 urls: fetch_urls(fetch)?,
                 timeout_ms: nonzero_or(

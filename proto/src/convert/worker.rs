@@ -3,10 +3,12 @@
 use super::spec::strategy_from_i32;
 use super::{join_u128, sanitize_seconds, split_u128};
 use crate::pb;
+use concur_core::exec::ExecPermission;
 use concur_core::plan::Unit;
 use concur_core::policy::HostPolicy;
 use concur_core::protocol::{
-    Assignment, PROTOCOL_REVISION, ReceivedAssignment, ShardTiming, ToWorker, WorkerInfo,
+    Assignment, ExecCommand, PROTOCOL_REVISION, ReceivedAssignment, ShardTiming, ToWorker,
+    WorkerInfo,
 };
 use concur_core::{Attempt, JobId, LeaseKey, Outcome, ShardId, SpecError, Strategy};
 
@@ -44,10 +46,16 @@ impl From<&Assignment> for pb::AssignShard {
             deny_private: policy.deny_private,
             allow_hosts: policy.allow.clone(),
             deny_hosts: policy.deny.clone(),
+            exec_command: assignment.exec_command().map(|c| pb::ExecCommand {
+                program: c.program,
+                args: c.args,
+                timeout_ms: c.timeout_ms,
+            }),
             ..pb::AssignShard::default()
         };
         for unit in assignment.units() {
             match unit {
+                Unit::Exec { item, arg } => message.exec.push(pb::ExecUnit { item, arg }),
                 Unit::Fetch { item, url } => message.fetch.push(pb::FetchUnit { item, url }),
                 Unit::SumSquares { item, lo, hi } => {
                     message
@@ -65,7 +73,16 @@ impl From<pb::AssignShard> for ReceivedAssignment {
     /// refused); an unknown strategy is kept as an error for the shard to fail with.
     fn from(assign: pb::AssignShard) -> Self {
         let strategy = assignment_strategy(&assign).map_err(|e| e.to_string());
-        let units = if assign.fetch.is_empty() {
+        let units = if !assign.exec.is_empty() {
+            assign
+                .exec
+                .into_iter()
+                .map(|u| Unit::Exec {
+                    item: u.item,
+                    arg: u.arg,
+                })
+                .collect()
+        } else if assign.fetch.is_empty() {
             assign
                 .sum_squares
                 .into_iter()
@@ -101,6 +118,11 @@ impl From<pb::AssignShard> for ReceivedAssignment {
                 deny: assign.deny_hosts,
                 deny_private: assign.deny_private,
             },
+            exec: assign.exec_command.map(|c| ExecCommand {
+                program: c.program,
+                args: c.args,
+                timeout_ms: c.timeout_ms,
+            }),
         }
     }
 }
@@ -205,6 +227,15 @@ impl From<pb::Register> for WorkerInfo {
             prefetch: register.prefetch.min(1024),
             protocol: register.protocol,
             version: truncate(register.version, 64),
+            exec: ExecPermission::from_wire(
+                register.allow_exec,
+                &register
+                    .exec_programs
+                    .into_iter()
+                    .take(1024)
+                    .map(|p| truncate(p, 4096))
+                    .collect::<Vec<_>>(),
+            ),
         }
     }
 }

@@ -90,6 +90,7 @@ impl Worker {
             max_threads: 64,
             prefetch: concur_worker::settings::DEFAULT_PREFETCH,
             metrics_listen: None,
+            exec: Default::default(),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(concur_worker::run(settings, async move {

@@ -260,6 +260,8 @@ async fn rogue_workers(url: &str) {
             version: "v".repeat(10_000),
             prefetch: u32::MAX,
             protocol: u32::MAX,
+            allow_exec: true,
+            exec_programs: vec!["p".repeat(10_000); 2000],
         })),
         from_worker(Msg::Results(pb::UnitResults {
             lease: lease(1, 0, 1),

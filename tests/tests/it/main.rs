@@ -7,6 +7,7 @@ mod connect_errors;
 mod dashboard;
 mod demo;
 mod deploy;
+mod exec;
 mod faults;
 mod hostile;
 mod local;

@@ -5,10 +5,12 @@
 //!   generic over the unit being run.
 //! - `fetch`: GET a URL with a blocking or an async client, under a timeout and a body cap.
 //! - `lane`: the async strategies' plain-HTTP path, each task with its own connections.
+//! - `exec`: run a program for one item in its own process group, with a timeout.
 //! - `cpu`: the cancellable sum-of-squares unit and process CPU time.
 //! - `resources`: what a slot keeps between shards (runtimes, clients, warm connections).
 
 mod cpu;
+mod exec;
 mod fetch;
 mod lane;
 mod pool;
@@ -18,7 +20,7 @@ pub use cpu::process_cpu_seconds;
 pub use resources::SlotResources;
 
 use concur_core::policy::HostPolicy;
-use concur_core::protocol::ShardTiming;
+use concur_core::protocol::{ExecCommand, ShardTiming};
 use concur_core::{Outcome, Strategy};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -48,6 +50,13 @@ pub enum Units {
     },
     /// Sub-ranges `lo..hi` of i to sum squares over, in unit order.
     SumSquares(Vec<(u64, u64)>),
+    /// A program run once per item.
+    Exec {
+        /// What every unit runs.
+        command: Arc<ExecCommand>,
+        /// The items, in unit order.
+        items: Vec<String>,
+    },
 }
 
 impl Units {
@@ -56,6 +65,7 @@ impl Units {
         match self {
             Units::Fetch { urls, .. } => urls.len(),
             Units::SumSquares(ranges) => ranges.len(),
+            Units::Exec { items, .. } => items.len(),
         }
     }
 

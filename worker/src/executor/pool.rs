@@ -10,6 +10,7 @@
 //! cancelled shard interrupts: its threads are free within a moment, its connections closed.
 
 use super::cpu::sum_squares_unit;
+use super::exec;
 use super::fetch::BlockingClient;
 use super::resources::SlotResources;
 use super::{HttpConfig, Units};
@@ -68,6 +69,7 @@ fn blocking_unit(
             Some(client),
         ) => client.fetch(&urls[i], *max_body_bytes, cancel),
         (Units::SumSquares(ranges), _) => sum_squares_unit(ranges[i].0, ranges[i].1, cancel),
+        (Units::Exec { command, items }, _) => exec::run_blocking(command, &items[i], cancel),
         (Units::Fetch { .. }, None) => Outcome::failed("no HTTP client", 0.0),
     }
 }
@@ -84,7 +86,7 @@ fn clients_for(
             .into_iter()
             .map(Some)
             .collect()),
-        Units::SumSquares(_) => Ok(vec![None; n]),
+        Units::SumSquares(_) | Units::Exec { .. } => Ok(vec![None; n]),
     }
 }
 
@@ -166,7 +168,7 @@ fn rayon_pool(
 /// Returns once `cancel` is set. The flag is shared with blocking threads, so one task polls
 /// it for the whole event loop; whoever selects on this drops the shard's unfinished futures,
 /// which abandons their in-flight requests and closes those connections.
-async fn cancelled(cancel: &AtomicBool) {
+pub(super) async fn cancelled(cancel: &AtomicBool) {
     while !cancel.load(Ordering::Relaxed) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -218,6 +220,10 @@ fn event_loop(
                             .await
                             .unwrap_or_else(|e| Outcome::failed(e.to_string(), 0.0))
                     }
+                    // N children supervised by the event loop, no thread each.
+                    Units::Exec { command, items } if strategy == Strategy::Async => {
+                        exec::run_async(command, &items[i], cancel).await
+                    }
                     // The teaching variants: a blocking call on the event loop's only thread.
                     Units::Fetch {
                         urls,
@@ -227,7 +233,9 @@ fn event_loop(
                         Some(client) => client.fetch(&urls[i], *max_body_bytes, cancel),
                         None => Outcome::failed("no HTTP client", 0.0),
                     },
-                    Units::SumSquares(_) => blocking_unit(work, i, None, cancel),
+                    Units::SumSquares(_) | Units::Exec { .. } => {
+                        blocking_unit(work, i, None, cancel)
+                    }
                 };
                 free_lanes.borrow_mut().push(lane);
                 emit(i as u32, on_lane(outcome, lane));

@@ -131,6 +131,11 @@ impl Job {
         None
     }
 
+    /// Returns a shard taken by [`Job::take_pending`] but not leased: it is taken first next.
+    pub(crate) fn put_back(&mut self, shard: ShardId) {
+        self.retries.push_front(shard);
+    }
+
     /// Leases a pending shard to `worker` with the next attempt.
     pub(crate) fn lease(&mut self, shard_id: ShardId, worker: WorkerId, now: Instant) -> LeaseKey {
         let shard = &mut self.shards[shard_id.get() as usize];

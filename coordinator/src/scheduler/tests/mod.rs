@@ -1,10 +1,11 @@
 //! Scheduler tests driven through a recording [`Comm`], without sockets or real time.
 //!
-//! Layout: `basics` (dispatch, leases, cancel, bad specs), `faults` (lost and silent
+//! Layout: `basics` (dispatch, leases, cancel, bad specs), `exec` (the --allow-exec gate), `faults` (lost and silent
 //! workers, lease deadlines, draining, stalls), `state` (counters, ids, admission, eviction),
 //! `properties` (exactly once under random events).
 
 mod basics;
+mod exec;
 mod faults;
 mod properties;
 mod state;

@@ -29,6 +29,7 @@ impl Inputs<'_> {
     fn get(&mut self, item: u64) -> Result<String, Status> {
         match &self.input.spec.workload {
             Workload::SumSquares(ns) => Ok(ns.get(item).to_string()),
+            Workload::Exec(exec) => Ok(exec.items.get(item)),
             Workload::Fetch(fetch) if self.input.urls_in_spec => Ok(fetch
                 .urls
                 .get(item as usize)
