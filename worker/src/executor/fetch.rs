@@ -327,17 +327,7 @@ mod tests {
     #[test]
     fn a_cancelled_blocking_fetch_stops_within_a_moment_and_closes_its_connection() {
         // A server that accepts and then never answers.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (closed_sender, closed) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut buffer = [0u8; 1024];
-            let _ = std::io::Read::read(&mut stream, &mut buffer);
-            // The next read returns 0 once the client closed the connection.
-            let n = std::io::Read::read(&mut stream, &mut buffer).unwrap_or(0);
-            let _ = closed_sender.send(n);
-        });
+        let (port, closed) = super::super::stalling_server();
         let http = HttpConfig {
             timeout: Duration::from_secs(30),
             policy: Arc::new(HostPolicy::default()),

@@ -126,6 +126,23 @@ pub fn run_shard(
     }
 }
 
+/// A server for cancellation tests: accepts one connection, reads the request, never answers,
+/// and sends the result of its next read (0 once the client closed the connection). Its port.
+#[cfg(test)]
+fn stalling_server() -> (u16, std::sync::mpsc::Receiver<usize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (closed_sender, closed) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buffer = [0u8; 1024];
+        let _ = std::io::Read::read(&mut stream, &mut buffer);
+        let n = std::io::Read::read(&mut stream, &mut buffer).unwrap_or(0);
+        let _ = closed_sender.send(n);
+    });
+    (port, closed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

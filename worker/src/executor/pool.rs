@@ -310,17 +310,7 @@ mod tests {
     #[test]
     fn a_cancelled_async_fetch_abandons_its_requests_and_closes_their_connections() {
         // A server that accepts, reads the request and never answers.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (closed_sender, closed) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut buffer = [0u8; 1024];
-            let _ = std::io::Read::read(&mut stream, &mut buffer);
-            // Returns 0 once the client closed the connection.
-            let n = std::io::Read::read(&mut stream, &mut buffer).unwrap_or(0);
-            let _ = closed_sender.send(n);
-        });
+        let (port, closed) = super::super::stalling_server();
         let work = Units::Fetch {
             urls: vec![format!("http://127.0.0.1:{port}/stall")],
             http: HttpConfig {
