@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use concur_core::Strategy;
+use concur_core::pacing::ConcurrencyArg;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -188,6 +189,13 @@ pub(crate) struct FetchInput {
     /// Per-request timeout.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub(crate) timeout: Duration,
+    /// Politeness: requests in flight to one host, per worker, at most.
+    #[arg(long, value_name = "N", value_parser = crate::compare::parse_positive)]
+    pub(crate) per_host_connections: Option<u32>,
+    /// Politeness: time between the starts of two requests to one host, per worker, at least
+    /// (e.g. 200ms).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) per_host_delay: Option<Duration>,
 }
 
 /// How to run a job: strategy, concurrency, sharding, placement.
@@ -197,9 +205,11 @@ pub(crate) struct RunOpts {
     /// async-cpu.
     #[arg(long, value_parser = parse_strategy, default_value = "sequential")]
     pub(crate) strategy: Strategy,
-    /// Threads or tasks per worker [default: sequential 1, threads 8, async 64, rayon = cores].
-    #[arg(long)]
-    pub(crate) concurrency: Option<u32>,
+    /// Threads or tasks per worker, or `auto`: each worker tunes its in-flight limit from the
+    /// latency and throughput it measures (`auto:MAX` caps it; plain `auto` at 256)
+    /// [default: sequential 1, threads 8, async 64, rayon = cores].
+    #[arg(long, value_name = "N|auto[:MAX]")]
+    pub(crate) concurrency: Option<ConcurrencyArg>,
     /// Number of shards [default: one per worker slot].
     #[arg(long)]
     pub(crate) shards: Option<u32>,

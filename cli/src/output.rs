@@ -116,7 +116,11 @@ pub(crate) fn print_jobs(format: OutputFormat, jobs: &[pb::JobSummary], matched:
             job.job_id.to_string(),
             job_state_from_i32(job.state).to_string(),
             job.workload.clone(),
-            format!("{} x{}", strategy_name(job.strategy), job.concurrency),
+            format!(
+                "{} {}",
+                strategy_name(job.strategy),
+                concur_core::pacing::describe_recorded(job.concurrency)
+            ),
             format!("{}/{}", p.items_done, p.items_total),
             p.items_failed.to_string(),
             format!("{}/{}", p.shards_done, p.shards_total),

@@ -71,7 +71,7 @@ fn filter(items: ItemsShown) -> pb::ItemFilter {
 }
 
 /// Calls `each` for every shard row from the first, at most `limit` (0 = all).
-async fn shards(
+pub(crate) async fn shards(
     client: &mut Client,
     job_id: u64,
     limit: u32,
@@ -163,12 +163,12 @@ async fn print_human(
     shown: Option<ItemsShown>,
 ) -> Result<(), CliError> {
     outln!(
-        "job {}  {}  {}  strategy {} x{}  {} shards  {} items ({} ok, {} failed, {} unfinished)",
+        "job {}  {}  {}  strategy {} {}  {} shards  {} items ({} ok, {} failed, {} unfinished)",
         summary.job_id,
         summary.state,
         summary.workload,
         summary.strategy,
-        summary.concurrency,
+        concur_core::pacing::describe_recorded(summary.concurrency),
         record.shards_total,
         summary.items_total,
         summary.items_ok,
@@ -183,6 +183,7 @@ async fn print_human(
         "pid",
         "attempt",
         "items",
+        "conc.",
         "queue",
         "run",
         "cpu",
@@ -206,6 +207,7 @@ async fn print_human(
             s.pid.to_string(),
             s.attempt.to_string(),
             s.items.to_string(),
+            s.concurrency.to_string(),
             format!("{:.3} s", s.queue_s),
             format!("{:.3} s", s.run_s),
             format!("{:.3} s", s.cpu_s),

@@ -157,6 +157,26 @@ impl Target {
         Ok(Some(warm_up))
     }
 
+    /// The concurrency the shards of job `job_id` (run on `processes` processes) used,
+    /// averaged over their run time: for a tuned job, the limit its workers settled on.
+    ///
+    /// # Errors
+    /// The coordinator went away.
+    pub(crate) async fn mean_shard_concurrency(
+        &mut self,
+        processes: u32,
+        job_id: u64,
+    ) -> Result<f64, CliError> {
+        let (_, client) = self.client(processes).await?;
+        let (mut weighted, mut time) = (0.0, 0.0);
+        crate::report::shards(client, job_id, 0, |shard| {
+            weighted += f64::from(shard.concurrency) * shard.run_s;
+            time += shard.run_s;
+        })
+        .await?;
+        Ok(if time > 0.0 { weighted / time } else { 0.0 })
+    }
+
     /// A short description for reports: `local` or the coordinator's URL.
     pub(crate) fn describe(&self) -> String {
         match self {

@@ -3,6 +3,12 @@
 //! Every GET waits a configured latency (plus jitter) and answers with a body of a set size.
 //! Faults can be injected: a fraction of 500s, connection resets and stalls. Query parameters
 //! override the defaults per request: `?latency=20ms&bytes=5000&status=404`.
+//!
+//! `--capacity K` makes it a server with K workers: at most K requests are served at once (the
+//! latency is each one's service time), the rest wait their turn — so there is a best
+//! concurrency to find, past which only the queue grows. `--queue-limit Q` sheds load beyond Q
+//! waiting requests with an immediate 503. `GET /__stats` answers what it saw, per `Host`:
+//! requests, the most in flight at once, the least time between two arrivals.
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -11,7 +17,8 @@ use hyper::{Request, Response, StatusCode, body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rand::Rng;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::debug;
@@ -43,6 +50,13 @@ pub(crate) struct SitesServeOpts {
     /// How long a stalled request hangs.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub(crate) stall: Duration,
+    /// Requests served at once at most (each takes --latency); the rest wait in a queue
+    /// (0 = no limit).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) capacity: u32,
+    /// With --capacity: requests waiting at most; more are answered 503 at once (0 = no limit).
+    #[arg(long, default_value_t = 0, requires = "capacity")]
+    pub(crate) queue_limit: u32,
 }
 
 /// Parses `100k`, `1m`, `512`, `4ki`.
@@ -79,6 +93,76 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
 struct Site {
     opts: SitesServeOpts,
     body: Bytes,
+    /// `--capacity`'s service slots.
+    capacity: Option<tokio::sync::Semaphore>,
+    /// Requests waiting for a service slot.
+    waiting: AtomicU32,
+    stats: Mutex<Stats>,
+}
+
+/// What the simulator saw of one `Host`.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+struct HostStats {
+    requests: u64,
+    in_flight: u32,
+    peak_in_flight: u32,
+    /// The least time between two arrivals, in milliseconds (`null` before the second).
+    min_gap_ms: Option<f64>,
+    #[serde(skip)]
+    last_arrival: Option<std::time::Instant>,
+}
+
+/// What `GET /__stats` answers.
+#[derive(Debug, Default, serde::Serialize)]
+struct Stats {
+    requests: u64,
+    /// Answered 503 by `--queue-limit`.
+    shed: u64,
+    peak_in_flight: u32,
+    #[serde(skip)]
+    in_flight: u32,
+    hosts: std::collections::BTreeMap<String, HostStats>,
+}
+
+impl Stats {
+    fn arrive(&mut self, host: &str) {
+        self.requests += 1;
+        self.in_flight += 1;
+        self.peak_in_flight = self.peak_in_flight.max(self.in_flight);
+        let now = std::time::Instant::now();
+        let entry = self.hosts.entry(host.to_string()).or_default();
+        entry.requests += 1;
+        entry.in_flight += 1;
+        entry.peak_in_flight = entry.peak_in_flight.max(entry.in_flight);
+        if let Some(last) = entry.last_arrival {
+            let gap = now.duration_since(last).as_secs_f64() * 1000.0;
+            entry.min_gap_ms = Some(entry.min_gap_ms.map_or(gap, |g: f64| g.min(gap)));
+        }
+        entry.last_arrival = Some(now);
+    }
+
+    fn leave(&mut self, host: &str) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(entry) = self.hosts.get_mut(host) {
+            entry.in_flight = entry.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+/// Marks a request's end in the stats however it ends (answered, reset, dropped).
+struct InFlight<'a> {
+    site: &'a Site,
+    host: String,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.site
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .leave(&self.host);
+    }
 }
 
 /// Serves on `listener` until `shutdown` completes.
@@ -89,7 +173,14 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     concur_worker::system::raise_fd_limit();
     let body = Bytes::from(vec![b'x'; opts.bytes as usize]);
-    let site = Arc::new(Site { opts, body });
+    let capacity = (opts.capacity > 0).then(|| tokio::sync::Semaphore::new(opts.capacity as usize));
+    let site = Arc::new(Site {
+        opts,
+        body,
+        capacity,
+        waiting: AtomicU32::new(0),
+        stats: Mutex::default(),
+    });
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -124,8 +215,13 @@ pub(crate) async fn run(opts: SitesServeOpts) -> anyhow::Result<()> {
     let listener = concur_coordinator::listen::bind(&opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let capacity = match (opts.capacity, opts.queue_limit) {
+        (0, _) => String::new(),
+        (k, 0) => format!(", capacity {k} at once"),
+        (k, q) => format!(", capacity {k} at once, 503 beyond {q} waiting"),
+    };
     crate::stdout::outln!(
-        "sites listening on http://{} (latency {:?} + up to {:?} jitter, body {} bytes, errors {}, resets {}, stalls {})",
+        "sites listening on http://{} (latency {:?} + up to {:?} jitter, body {} bytes, errors {}, resets {}, stalls {}{capacity})",
         listener.local_addr()?,
         opts.latency,
         opts.jitter,
@@ -177,6 +273,45 @@ async fn respond(
     site: Arc<Site>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, InjectedReset> {
+    if request.uri().path() == "/__stats" {
+        let stats = serde_json::to_vec(&*site.stats.lock().unwrap_or_else(|p| p.into_inner()))
+            .unwrap_or_default();
+        return Ok(Response::builder()
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(stats)))
+            .expect("static response parts are valid"));
+    }
+    let host = request
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    site.stats
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .arrive(&host);
+    let _in_flight = InFlight { site: &site, host };
+    // With a capacity, a request waits for a service slot (or is shed) before its latency.
+    let _served = match &site.capacity {
+        None => None,
+        Some(slots) => {
+            let limit = site.opts.queue_limit;
+            let waiting = site.waiting.fetch_add(1, Ordering::SeqCst);
+            if limit > 0 && waiting >= limit && slots.available_permits() == 0 {
+                site.waiting.fetch_sub(1, Ordering::SeqCst);
+                site.stats.lock().unwrap_or_else(|p| p.into_inner()).shed += 1;
+                return Ok(Response::builder()
+                    .status(StatusCode::SERVICE_UNAVAILABLE)
+                    .header("retry-after", "1")
+                    .body(Full::new(Bytes::new()))
+                    .expect("static response parts are valid"));
+            }
+            let permit = slots.acquire().await.ok();
+            site.waiting.fetch_sub(1, Ordering::SeqCst);
+            permit
+        }
+    };
     let opts = &site.opts;
     let over = overrides(request.uri().query());
     let (roll, jitter) = {

@@ -9,6 +9,7 @@ use crate::exit::{CliError, Exit};
 use crate::local::LocalCluster;
 use crate::{output, watch};
 use concur_core::exec::{ExecItems, ExecSpec};
+use concur_core::pacing::Pacing;
 use concur_core::spec::Limits;
 use concur_core::workload::{FetchSpec, validate_url};
 use concur_core::{JobSpec, NumberSpec, UrlList, Workload};
@@ -95,16 +96,24 @@ pub(crate) async fn submit(
 
 /// Parses and validates the workload arguments; every problem is an input error (exit 2).
 pub(crate) fn build_spec(workload: WorkloadArgs) -> Result<(JobSpec, RunOpts), CliError> {
-    let (workload, run) = match workload {
-        WorkloadArgs::SumSquares { input, run } => (sum_squares_workload(&input)?, run),
-        WorkloadArgs::Fetch { input, run } => (fetch_workload(&input)?, run),
-        WorkloadArgs::Exec { input, run } => (exec_workload(&input)?, run),
+    let (workload, mut pacing, run) = match workload {
+        WorkloadArgs::SumSquares { input, run } => {
+            (sum_squares_workload(&input)?, Pacing::default(), run)
+        }
+        WorkloadArgs::Fetch { input, run } => (fetch_workload(&input)?, politeness(&input), run),
+        WorkloadArgs::Exec { input, run } => (exec_workload(&input)?, Pacing::default(), run),
     };
-    let concurrency = run.concurrency.unwrap_or_else(|| {
-        run.strategy
-            .default_concurrency(concur_worker::system::cores())
-    });
+    let concurrency = match run.concurrency {
+        Some(chosen) => {
+            pacing.auto = chosen.is_auto();
+            chosen.value()
+        }
+        None => run
+            .strategy
+            .default_concurrency(concur_worker::system::cores()),
+    };
     let spec = JobSpec {
+        pacing,
         workload,
         strategy: run.strategy,
         concurrency,
@@ -114,6 +123,17 @@ pub(crate) fn build_spec(workload: WorkloadArgs) -> Result<(JobSpec, RunOpts), C
     };
     spec.validate(&Limits::default()).map_err(input_error)?;
     Ok((spec, run))
+}
+
+/// The per-host politeness `input` asks for.
+pub(crate) fn politeness(input: &FetchInput) -> Pacing {
+    Pacing {
+        per_host_connections: input.per_host_connections.unwrap_or(0),
+        per_host_delay_ms: input.per_host_delay.map_or(0, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+        }),
+        ..Pacing::default()
+    }
 }
 
 fn input_error(e: concur_core::SpecError) -> CliError {

@@ -38,6 +38,9 @@ pub enum SpecError {
     /// Zero shards requested.
     #[error("shards must be at least 1")]
     ZeroShards,
+    /// Pacing that does not fit the job (auto with a one-at-a-time strategy, say).
+    #[error("{0}")]
+    BadPacing(String),
     /// Zero concurrency requested.
     #[error("concurrency must be at least 1")]
     ZeroConcurrency,

@@ -11,6 +11,7 @@
 //! - [`policy`]: which hosts fetch jobs may target.
 //! - [`plan`]: splitting a job's items into shards (and a huge n into sub-ranges).
 //! - [`outcome`]: results of units and items.
+//! - [`pacing`]: `--concurrency auto` and per-host politeness.
 //! - [`token`]: what makes a usable shared-secret token.
 //! - [`report`]: the job report and its parallelism arithmetic.
 //! - [`logging`]: log output (text without escape codes off a terminal, or JSON lines).
@@ -27,6 +28,7 @@ pub mod ids;
 pub mod kernel;
 pub mod logging;
 pub mod outcome;
+pub mod pacing;
 pub mod plan;
 pub mod policy;
 pub mod protocol;

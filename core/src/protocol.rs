@@ -4,6 +4,7 @@
 
 use crate::exec::ExecPermission;
 use crate::ids::{LeaseKey, WorkerId};
+use crate::pacing::Pacing;
 use crate::plan::{ShardPlan, Unit, shard_units};
 use crate::policy::HostPolicy;
 use crate::spec::JobSpec;
@@ -64,9 +65,14 @@ impl Assignment {
         self.spec.strategy
     }
 
-    /// Threads or tasks to use.
+    /// Threads or tasks to use (the ceiling, when the job's pacing is auto).
     pub fn concurrency(&self) -> u32 {
         self.spec.concurrency
+    }
+
+    /// Auto-tuned concurrency and per-host politeness.
+    pub fn pacing(&self) -> Pacing {
+        self.spec.pacing
     }
 
     /// Per-request timeout and body cap of fetch units (zeros for other workloads).
@@ -122,6 +128,8 @@ pub struct ReceivedAssignment {
     pub fetch_policy: HostPolicy,
     /// The command of exec units.
     pub exec: Option<ExecCommand>,
+    /// Auto-tuned concurrency (`concurrency` is then the ceiling) and per-host politeness.
+    pub pacing: Pacing,
 }
 
 /// A message from the coordinator to a worker, in domain form: it becomes protobuf only in

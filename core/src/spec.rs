@@ -1,5 +1,6 @@
 //! A job specification and its validation against the coordinator's limits.
 
+use crate::pacing::Pacing;
 use crate::{SpecError, SpecResult, Strategy, Workload};
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +41,8 @@ pub struct JobSpec {
     pub workload: Workload,
     /// How each worker runs its shard.
     pub strategy: Strategy,
-    /// Threads, tasks or pool size inside a worker.
+    /// Threads, tasks or pool size inside a worker; with `pacing.auto`, the ceiling of the
+    /// limit each worker tunes.
     pub concurrency: u32,
     /// Shard count; `None` lets the coordinator pick one per worker slot.
     pub shards: Option<u32>,
@@ -48,9 +50,22 @@ pub struct JobSpec {
     pub max_retries: Option<u32>,
     /// Free-form label for listings.
     pub label: String,
+    /// Auto-tuned concurrency and per-host politeness (none in specs stored before them).
+    #[serde(default)]
+    pub pacing: Pacing,
 }
 
 impl JobSpec {
+    /// The concurrency job records and reports show: 0 stands for auto (the ceiling stays in
+    /// the spec), so a listing tells a tuned job from a fixed one without a new column.
+    pub fn recorded_concurrency(&self) -> u32 {
+        if self.pacing.auto {
+            0
+        } else {
+            self.concurrency
+        }
+    }
+
     /// Checks every field against `limits`.
     ///
     /// # Errors
@@ -75,6 +90,8 @@ impl JobSpec {
                 limit: limits.max_concurrency.into(),
             });
         }
+        self.pacing
+            .validate(self.strategy, matches!(self.workload, Workload::Fetch(_)))?;
         match self.shards {
             Some(0) => return Err(SpecError::ZeroShards),
             Some(shards) if shards > limits.max_shards => {
@@ -110,6 +127,7 @@ mod tests {
             shards: Some(2),
             max_retries: None,
             label: String::new(),
+            pacing: Pacing::default(),
         }
     }
 

@@ -25,6 +25,12 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// True when a shard's units run at once, so an in-flight limit can be tuned
+    /// (`--concurrency auto`): threads, rayon and async, not the one-at-a-time ones.
+    pub fn can_tune(self) -> bool {
+        matches!(self, Strategy::Threads | Strategy::Rayon | Strategy::Async)
+    }
+
     /// Every strategy, in the order the CLI lists them.
     pub const ALL: [Strategy; 6] = [
         Strategy::Sequential,

@@ -10,7 +10,7 @@
 
 use concur_core::{Outcome, Strategy};
 use concur_worker::executor::{
-    DEFAULT_MAX_THREADS, SlotResources, Units, process_cpu_seconds, run_shard,
+    DEFAULT_MAX_THREADS, Pace, SlotResources, Units, process_cpu_seconds, run_shard,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,7 +33,15 @@ fn best(strategy: Strategy, concurrency: u32, shards: usize, units: usize) -> (f
         };
         let (cpu_before, start) = (process_cpu_seconds(), Instant::now());
         for _ in 0..shards {
-            let timing = run_shard(&work, strategy, concurrency, &mut resources, &cancel, &emit);
+            let timing = run_shard(
+                &work,
+                strategy,
+                concurrency,
+                &Pace::default(),
+                &mut resources,
+                &cancel,
+                &emit,
+            );
             assert!(timing.error.is_empty(), "{}", timing.error);
         }
         let wall = start.elapsed().as_secs_f64();

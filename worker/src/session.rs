@@ -7,7 +7,7 @@
 //! the old lease would be refused anyway. Nothing is lost, nothing counted twice.
 
 use crate::connect::{self, BearerToken};
-use crate::executor::{HttpConfig, Units};
+use crate::executor::{HttpConfig, Pace, Units};
 use crate::settings::WorkerSettings;
 use crate::slots::{Slots, Task};
 use crate::system;
@@ -17,7 +17,7 @@ use concur_core::exec::ExecPermission;
 use concur_core::plan::Unit;
 use concur_core::protocol::{PROTOCOL_REVISION, ReceivedAssignment};
 use concur_proto::pb::{self, from_worker_message::Msg as Out, to_worker_message::Msg as In};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -46,6 +46,28 @@ pub(crate) struct Session {
     exec: ExecPermission,
     /// Cancel flags of the leases granted on this stream that are not yet acknowledged.
     leases: HashMap<LeaseKey, Arc<AtomicBool>>,
+    /// The pace of the jobs seen lately (their tuned limits, host gates), shared by their
+    /// shards; the oldest is forgotten past [`PACED_JOBS`].
+    paces: VecDeque<(u64, Pace)>,
+}
+
+/// Jobs whose pace a session keeps: more than run at once on any worker.
+const PACED_JOBS: usize = 16;
+
+impl Session {
+    /// The pace of `assignment`'s job: the one its earlier shards here used, or a new one.
+    fn pace(&mut self, assignment: &ReceivedAssignment) -> Pace {
+        let job = assignment.lease.job_id.get();
+        if let Some((_, pace)) = self.paces.iter().find(|(id, _)| *id == job) {
+            return pace.clone();
+        }
+        let pace = Pace::new(&assignment.pacing, assignment.concurrency);
+        if self.paces.len() == PACED_JOBS {
+            self.paces.pop_front();
+        }
+        self.paces.push_back((job, pace.clone()));
+        pace
+    }
 }
 
 fn message(msg: Out) -> pb::FromWorkerMessage {
@@ -125,6 +147,7 @@ fn task(
             .strategy
             .unwrap_or(concur_core::Strategy::Sequential),
         concurrency: assignment.concurrency,
+        pace: Pace::default(),
         received: std::time::Instant::now(),
         cancel,
         outbound: outbound.clone(),
@@ -148,6 +171,7 @@ impl Session {
             },
             exec: opts.exec.clone(),
             leases: HashMap::new(),
+            paces: VecDeque::new(),
         }
     }
 
@@ -270,8 +294,10 @@ impl Session {
             let cancel = Arc::new(AtomicBool::new(false));
             self.leases.insert(assignment.lease, cancel.clone());
             debug!(lease = %assignment.lease, "shard assigned");
+            let pace = self.pace(&assignment);
             let mut task = task(assignment, cancel, outbound, &self.exec);
             task.results_apart = results_apart;
+            task.pace = pace;
             tasks.push(task);
         }
         slots.push(tasks);
@@ -286,6 +312,7 @@ mod tests {
 
     fn exec_assignment(program: &str) -> ReceivedAssignment {
         ReceivedAssignment {
+            pacing: Default::default(),
             lease: LeaseKey {
                 job_id: JobId(1),
                 shard_id: ShardId(0),

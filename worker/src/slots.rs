@@ -6,7 +6,7 @@
 //! Shards wait in the queue when every slot is busy (the coordinator's assignments can run
 //! ahead of the slots); one cancelled while queued is dropped unrun.
 
-use crate::executor::{SlotResources, Units, run_shard};
+use crate::executor::{Pace, SlotResources, Units, run_shard};
 use crate::reporter::Reporter;
 use concur_core::Strategy;
 use concur_core::protocol::ShardTiming;
@@ -26,6 +26,8 @@ pub(crate) struct Task {
     pub(crate) work: Result<Units, String>,
     pub(crate) strategy: Strategy,
     pub(crate) concurrency: u32,
+    /// The job's tuned limit and host gates, shared with its other shards on this worker.
+    pub(crate) pace: Pace,
     /// When the assignment arrived (this process's clock): the coordinator places the shard
     /// on its own clock from the time between receipt, start and the end's sending.
     pub(crate) received: Instant,
@@ -132,6 +134,7 @@ fn slot(index: u32, queue: &Queue, executions: &AtomicU32, max_threads: u32) {
                 work,
                 task.strategy,
                 task.concurrency,
+                &task.pace,
                 &mut resources,
                 &task.cancel,
                 &|unit, outcome| reporter.emit(unit, &outcome),
@@ -181,6 +184,7 @@ mod tests {
             work: Ok(Units::SumSquares(vec![(0, 10)])),
             strategy: Strategy::Sequential,
             concurrency: 1,
+            pace: Pace::default(),
             received: Instant::now(),
             cancel: Arc::new(AtomicBool::new(cancelled)),
             outbound: outbound.clone(),

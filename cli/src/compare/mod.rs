@@ -19,6 +19,7 @@ use crate::progress::RunsProgress;
 use crate::runner::{Target, WarmUp};
 use crate::submit;
 use clap::{Args, Subcommand};
+use concur_core::pacing::{ConcurrencyArg, Pacing};
 use concur_core::spec::Limits;
 use concur_core::{JobSpec, Strategy};
 use std::path::PathBuf;
@@ -47,9 +48,16 @@ pub(crate) struct CompareOpts {
     /// In-process strategies to try besides sequential (scale-up), e.g. threads,async,rayon.
     #[arg(long, global = true, value_delimiter = ',', default_value = "threads,async,rayon", value_parser = parse_strategy)]
     pub(crate) strategies: Vec<Strategy>,
-    /// Threads or tasks per process to try for each strategy, e.g. 1,2,4,8,16,64.
-    #[arg(long, global = true, value_delimiter = ',', default_value = "1,2,4,8,16,64", value_parser = parse_positive)]
-    pub(crate) concurrency: Vec<u32>,
+    /// Threads or tasks per process to try for each strategy, e.g. 1,2,4,8,16,64; `auto` (or
+    /// `auto:MAX`) adds a run where each worker tunes its concurrency itself.
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        default_value = "1,2,4,8,16,64",
+        value_name = "N|auto[:MAX],..."
+    )]
+    pub(crate) concurrency: Vec<ConcurrencyArg>,
     /// Runs per cell: the median is used, the min-max range shown.
     #[arg(long, global = true, default_value_t = 3, value_parser = parse_positive)]
     pub(crate) repeat: u32,
@@ -113,15 +121,36 @@ async fn run_all(
 
 /// Runs `compare`.
 pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Exit, CliError> {
-    let workload = match &opts.workload {
-        CompareWorkload::SumSquares(input) => submit::sum_squares_workload(input)?,
-        CompareWorkload::Fetch(input) => submit::fetch_workload(input)?,
-        CompareWorkload::Exec(input) => submit::exec_workload(input)?,
+    let (workload, pacing) = match &opts.workload {
+        CompareWorkload::SumSquares(input) => {
+            (submit::sum_squares_workload(input)?, Pacing::default())
+        }
+        CompareWorkload::Fetch(input) => {
+            (submit::fetch_workload(input)?, submit::politeness(input))
+        }
+        CompareWorkload::Exec(input) => (submit::exec_workload(input)?, Pacing::default()),
     };
     let processes = sorted_unique(&opts.processes);
-    let concurrency = sorted_unique(&opts.concurrency);
+    let fixed: Vec<u32> = opts
+        .concurrency
+        .iter()
+        .filter(|c| !c.is_auto())
+        .map(|c| c.value())
+        .collect();
+    let concurrency = sorted_unique(&fixed);
+    let auto = opts
+        .concurrency
+        .iter()
+        .filter(|c| c.is_auto())
+        .map(|c| c.value())
+        .max();
     let mut strategies = opts.strategies.clone();
     strategies.dedup();
+    if auto.is_some() && !strategies.iter().any(|s| s.can_tune()) {
+        return Err(CliError::Input(
+            "--concurrency auto needs threads, rayon or async among --strategies".into(),
+        ));
+    }
     let limits = Limits::default();
     if let Some(&c) = concurrency.iter().find(|c| **c > limits.max_concurrency) {
         return Err(CliError::Input(format!(
@@ -130,6 +159,7 @@ pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Exit, 
         )));
     }
     let spec = JobSpec {
+        pacing,
         workload,
         strategy: Strategy::Sequential,
         concurrency: 1,
@@ -150,7 +180,7 @@ pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Exit, 
     }
     let mut target =
         Target::new(global.coordinator.as_deref(), max_processes, global.debug).await?;
-    let series = matrix::plan(&processes, &strategies, &concurrency);
+    let series = matrix::plan(&processes, &strategies, &concurrency, auto);
     // One warm-up per cluster: each local process count is its own cluster; a coordinator's
     // workers are warmed by one run over as many as the matrix uses.
     let warm_counts: Vec<u32> = match (opts.no_warm_up, global.coordinator.is_some()) {

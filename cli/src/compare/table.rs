@@ -39,7 +39,7 @@ pub(crate) fn print(report: &CompareReport, written: Option<&[PathBuf]>) {
     ]);
     for series in &report.series {
         for (i, c) in series.cells.iter().enumerate() {
-            let label = format!("{} x {} {}", c.processes, c.strategy, c.concurrency);
+            let label = format!("{} x {} {}", c.processes, c.strategy, c.concurrency_label());
             cells.add_row(vec![
                 if i == 0 {
                     series.name.clone()
@@ -92,10 +92,15 @@ pub(crate) fn print(report: &CompareReport, written: Option<&[PathBuf]>) {
         "optimum",
         "predicted wall",
     ]);
-    for s in &report.series {
+    // A tuned cell has no curve: no row of fits.
+    for s in report
+        .series
+        .iter()
+        .filter(|s| s.axis != super::matrix::Axis::Auto)
+    {
         let axis = match s.axis {
             super::matrix::Axis::Processes => "processes",
-            super::matrix::Axis::Concurrency => "concurrency",
+            super::matrix::Axis::Concurrency | super::matrix::Axis::Auto => "concurrency",
         };
         fits.add_row(vec![
             s.name.clone(),

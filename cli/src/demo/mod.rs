@@ -180,6 +180,8 @@ pub(crate) async fn run(global: &GlobalOpts, opts: DemoOpts) -> Result<Exit, Cli
         reset_rate: 0.0,
         stall_rate: 0.0,
         stall: Duration::from_secs(60),
+        capacity: 0,
+        queue_limit: 0,
     };
     let listener = concur_coordinator::listen::bind(&sites_opts.listen)
         .await
@@ -255,6 +257,7 @@ fn job_spec(scenario: &Scenario, settings: &Settings) -> JobSpec {
     };
     let items = workload.item_count() as u32;
     JobSpec {
+        pacing: Default::default(),
         workload,
         strategy: scenario.strategy,
         concurrency: scenario.concurrency(items, settings.cores),
@@ -271,6 +274,7 @@ fn warm_up_spec(settings: &Settings) -> JobSpec {
     let first = CPU_FIRST_N * settings.cpu_scale;
     let items = u64::from(settings.processes.max(2)).min(CPU_ITEMS);
     JobSpec {
+        pacing: Default::default(),
         workload: Workload::SumSquares(NumberSpec::Range {
             start: first,
             end: first + items,

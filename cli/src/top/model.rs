@@ -103,10 +103,10 @@ fn job_row(job: &pb::JobSummary, previous: Option<&pb::JobSummary>) -> JobRow {
     JobRow {
         job_id: job.job_id,
         what: format!(
-            "{} {} x{}",
+            "{} {} {}",
             job.workload,
             strategy_from_i32(job.strategy).map_or("unknown", |s| s.as_str()),
-            job.concurrency
+            concur_core::pacing::describe_recorded(job.concurrency)
         ),
         state,
         items_total: p.items_total,

@@ -47,6 +47,7 @@ pub fn drive(data: &[u8]) {
                 let count = bytes.next() % 6;
                 let values: Vec<u64> = (0..count).map(|_| u64::from(bytes.next()) * 97).collect();
                 let spec = JobSpec {
+                    pacing: Default::default(),
                     workload: Workload::SumSquares(NumberSpec::List(values)),
                     strategy: Strategy::Sequential,
                     concurrency: u32::from(bytes.next() % 3),

@@ -21,6 +21,7 @@ pub(super) fn temp_dir(name: &str) -> PathBuf {
 
 pub(super) fn sum_spec(numbers: &str, shards: u32) -> JobSpec {
     JobSpec {
+        pacing: Default::default(),
         workload: Workload::SumSquares(NumberSpec::parse(numbers).unwrap()),
         strategy: Strategy::Sequential,
         concurrency: 1,

@@ -169,7 +169,7 @@ pub struct JobHeader {
     pub workload: String,
     /// Strategy name.
     pub strategy: String,
-    /// Requested in-process concurrency.
+    /// Requested in-process concurrency; 0 = auto (tuned by each worker).
     pub concurrency: u32,
     /// Free-form label.
     pub label: String,
@@ -239,7 +239,7 @@ pub struct JobSummary {
     pub workload: String,
     /// Strategy name.
     pub strategy: String,
-    /// Requested in-process concurrency.
+    /// Requested in-process concurrency; 0 = auto (tuned by each worker).
     pub concurrency: u32,
     /// Free-form label.
     pub label: String,
@@ -288,7 +288,7 @@ pub struct JobRecord {
     pub workload: String,
     /// The strategy workers run it with.
     pub strategy: Strategy,
-    /// Requested in-process concurrency.
+    /// Requested in-process concurrency; 0 = auto (tuned by each worker).
     pub concurrency: u32,
     /// Free-form label.
     pub label: String,

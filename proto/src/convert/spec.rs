@@ -2,6 +2,7 @@
 
 use crate::pb;
 use concur_core::exec::{DEFAULT_EXEC_TIMEOUT_MS, ExecItems, ExecSpec};
+use concur_core::pacing::Pacing;
 use concur_core::report::JobState;
 use concur_core::workload::FetchSpec;
 use concur_core::{JobSpec, NumberSpec, SpecError, Strategy, UrlList, Workload};
@@ -124,6 +125,9 @@ impl From<&JobSpec> for pb::JobSpec {
             shards: spec.shards,
             max_retries: spec.max_retries,
             label: spec.label.clone(),
+            auto_concurrency: spec.pacing.auto,
+            per_host_connections: spec.pacing.per_host_connections,
+            per_host_delay_ms: spec.pacing.per_host_delay_ms,
         }
     }
 }
@@ -181,6 +185,11 @@ impl TryFrom<&pb::JobSpec> for JobSpec {
             shards: spec.shards,
             max_retries: spec.max_retries,
             label: spec.label.clone(),
+            pacing: Pacing {
+                auto: spec.auto_concurrency,
+                per_host_connections: spec.per_host_connections,
+                per_host_delay_ms: spec.per_host_delay_ms,
+            },
         })
     }
 }
@@ -213,6 +222,7 @@ mod tests {
     #[test]
     fn job_spec_round_trips() {
         let spec = JobSpec {
+            pacing: Default::default(),
             workload: Workload::SumSquares(NumberSpec::Range { start: 3, end: 9 }),
             strategy: Strategy::AsyncCpu,
             concurrency: 5,

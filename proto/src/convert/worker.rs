@@ -4,6 +4,7 @@ use super::spec::strategy_from_i32;
 use super::{join_u128, sanitize_seconds, split_u128};
 use crate::pb;
 use concur_core::exec::ExecPermission;
+use concur_core::pacing::Pacing;
 use concur_core::plan::Unit;
 use concur_core::policy::HostPolicy;
 use concur_core::protocol::{
@@ -51,6 +52,9 @@ impl From<&Assignment> for pb::AssignShard {
                 args: c.args,
                 timeout_ms: c.timeout_ms,
             }),
+            auto_concurrency: assignment.pacing().auto,
+            per_host_connections: assignment.pacing().per_host_connections,
+            per_host_delay_ms: assignment.pacing().per_host_delay_ms,
             ..pb::AssignShard::default()
         };
         for unit in assignment.units() {
@@ -123,6 +127,11 @@ impl From<pb::AssignShard> for ReceivedAssignment {
                 args: c.args,
                 timeout_ms: c.timeout_ms,
             }),
+            pacing: Pacing {
+                auto: assign.auto_concurrency,
+                per_host_connections: assign.per_host_connections,
+                per_host_delay_ms: assign.per_host_delay_ms,
+            },
         }
     }
 }
@@ -263,6 +272,7 @@ mod tests {
     #[test]
     fn an_assignment_carries_its_units_and_rules() {
         let spec = JobSpec {
+            pacing: Default::default(),
             workload: Workload::SumSquares(NumberSpec::parse("10..14").unwrap()),
             strategy: Strategy::Rayon,
             concurrency: 3,

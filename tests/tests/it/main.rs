@@ -12,6 +12,7 @@ mod faults;
 mod hostile;
 mod local;
 mod logs;
+mod pacing;
 mod reports;
 mod restart;
 mod retention;

@@ -8,17 +8,25 @@
 //! - `exec`: run a program for one item in its own process group, with a timeout.
 //! - `cpu`: the cancellable sum-of-squares unit and process CPU time.
 //! - `resources`: what a slot keeps between shards (runtimes, clients, warm connections).
+//! - `limiter`, `hosts`: pacing — the tuned in-flight limit of `--concurrency auto` and
+//!   per-host politeness — shared by the slots running one job (`waitable` lets threads and
+//!   tasks wait on them alike); `paced` runs one unit under them, retrying shed ones.
 
 mod cpu;
 mod exec;
 mod fetch;
+mod hosts;
 mod lane;
+mod limiter;
+mod paced;
 mod pool;
 mod resources;
+mod waitable;
 
 pub use cpu::process_cpu_seconds;
 pub use resources::SlotResources;
 
+use concur_core::pacing::Pacing;
 use concur_core::policy::HostPolicy;
 use concur_core::protocol::{ExecCommand, ShardTiming};
 use concur_core::{Outcome, Strategy};
@@ -75,6 +83,32 @@ impl Units {
     }
 }
 
+/// What paces a shard's units beyond its fixed concurrency: the worker's tuned in-flight limit
+/// for the job and its per-host gates, both shared by every slot running the job's shards and
+/// carried from one shard to the next.
+#[derive(Debug, Clone, Default)]
+pub struct Pace {
+    limiter: Option<Arc<limiter::Limiter>>,
+    hosts: Option<Arc<hosts::HostGates>>,
+}
+
+impl Pace {
+    /// The pace of a job with `pacing` whose concurrency (the ceiling, when auto) is `ceiling`.
+    pub fn new(pacing: &Pacing, ceiling: u32) -> Self {
+        Self {
+            limiter: pacing
+                .auto
+                .then(|| Arc::new(limiter::Limiter::new(ceiling))),
+            hosts: hosts::HostGates::for_pacing(pacing).map(Arc::new),
+        }
+    }
+
+    /// The tuned limit now, for auto jobs.
+    pub fn limit(&self) -> Option<u32> {
+        self.limiter.as_ref().map(|l| l.limit())
+    }
+}
+
 /// Threads a shard may start at most when the worker is not told otherwise.
 pub const DEFAULT_MAX_THREADS: u32 = 512;
 
@@ -103,6 +137,7 @@ pub fn run_shard(
     work: &Units,
     strategy: Strategy,
     concurrency: u32,
+    pace: &Pace,
     resources: &mut SlotResources,
     cancel: &Arc<AtomicBool>,
     emit: &(dyn Fn(u32, Outcome) + Sync),
@@ -110,17 +145,26 @@ pub fn run_shard(
     let max_threads = resources.max_threads;
     let effective = effective_concurrency(strategy, concurrency, work.len(), max_threads);
     let cpu_before = process_cpu_seconds();
+    let limit_mark = pace.limiter.as_ref().map(|l| l.mark());
     let start = Instant::now();
     // A unit's start is its end less its own duration, both on this process's clock.
     let timed = |unit: u32, mut outcome: Outcome| {
         outcome.start_s = (start.elapsed().as_secs_f64() - outcome.duration_s).max(0.0);
         emit(unit, outcome);
     };
-    let error = pool::run(work, strategy, effective, resources, cancel, &timed).err();
+    let error = pool::run(work, strategy, effective, pace, resources, cancel, &timed).err();
+    // A tuned shard reports the limit it ran under, averaged over its run: with the shards'
+    // start times, the limit over the job's time.
+    let concurrency = match (&pace.limiter, limit_mark) {
+        (Some(limiter), Some(mark)) => {
+            (limiter.mean_since(mark).round() as u32).clamp(1, effective)
+        }
+        _ => effective,
+    };
     ShardTiming {
         run_s: start.elapsed().as_secs_f64(),
         cpu_s: (process_cpu_seconds() - cpu_before).max(0.0),
-        concurrency: effective,
+        concurrency,
         error: error.unwrap_or_default(),
         ..ShardTiming::default()
     }
@@ -177,6 +221,7 @@ mod tests {
             &work,
             Strategy::Rayon,
             2000,
+            &Pace::default(),
             &mut SlotResources::new(DEFAULT_MAX_THREADS),
             &cancel,
             &emit,

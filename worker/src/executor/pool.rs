@@ -12,8 +12,9 @@
 use super::cpu::sum_squares_unit;
 use super::exec;
 use super::fetch::BlockingClient;
+use super::paced::{Tries, paced, paced_blocking};
 use super::resources::SlotResources;
-use super::{HttpConfig, Units};
+use super::{HttpConfig, Pace, Units};
 use concur_core::{Outcome, Strategy};
 use futures::StreamExt;
 use rayon::prelude::*;
@@ -30,7 +31,7 @@ fn on_lane(mut outcome: Outcome, lane: usize) -> Outcome {
 }
 
 /// Runs the shard with `strategy` on `n` threads or tasks (`n` already capped by the caller
-/// to the units and the worker's thread limit).
+/// to the units and the worker's thread limit; with a tuned limit, its ceiling).
 ///
 /// # Errors
 /// The strategy's machinery (thread pool, runtime, HTTP client) could not be set up.
@@ -38,17 +39,26 @@ pub(super) fn run(
     work: &Units,
     strategy: Strategy,
     n: u32,
+    pace: &Pace,
     resources: &mut SlotResources,
     cancel: &Arc<AtomicBool>,
     emit: Emit<'_>,
 ) -> Result<(), String> {
     match strategy {
-        Strategy::Sequential => threads(work, 1, resources, cancel, emit),
-        Strategy::Threads => threads(work, n, resources, cancel, emit),
-        Strategy::Rayon => rayon_pool(work, n, resources, cancel, emit),
+        Strategy::Sequential => threads(work, 1, pace, resources, cancel, emit),
+        Strategy::Threads => threads(work, n, pace, resources, cancel, emit),
+        Strategy::Rayon => rayon_pool(work, n, pace, resources, cancel, emit),
         Strategy::Async | Strategy::AsyncBlocking | Strategy::AsyncCpu => {
-            event_loop(work, strategy, n, resources, cancel, emit)
+            event_loop(work, strategy, n, pace, resources, cancel, emit)
         }
+    }
+}
+
+/// The URL of unit `i` of a fetch shard, for the host gates.
+fn url_of(work: &Units, i: usize) -> Option<&str> {
+    match work {
+        Units::Fetch { urls, .. } => urls.get(i).map(String::as_str),
+        Units::SumSquares(_) | Units::Exec { .. } => None,
     }
 }
 
@@ -94,6 +104,7 @@ fn clients_for(
 fn threads(
     work: &Units,
     n: u32,
+    pace: &Pace,
     resources: &mut SlotResources,
     cancel: &AtomicBool,
     emit: Emit<'_>,
@@ -107,10 +118,12 @@ fn threads(
             if i >= work.len() || cancel.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            emit(
-                i as u32,
-                on_lane(blocking_unit(work, i, client, cancel), lane),
-            );
+            let Some(outcome) = paced_blocking(pace, url_of(work, i), cancel, || {
+                blocking_unit(work, i, client, cancel)
+            }) else {
+                return Ok(());
+            };
+            emit(i as u32, on_lane(outcome, lane));
         }
     };
     if threads == 1 {
@@ -139,6 +152,7 @@ fn threads(
 fn rayon_pool(
     work: &Units,
     n: u32,
+    pace: &Pace,
     resources: &mut SlotResources,
     cancel: &AtomicBool,
     emit: Emit<'_>,
@@ -156,10 +170,11 @@ fn rayon_pool(
                 }
                 let lane = rayon::current_thread_index().unwrap_or(0);
                 let client = clients[lane].as_ref();
-                emit(
-                    i as u32,
-                    on_lane(blocking_unit(work, i, client, cancel), lane),
-                );
+                if let Some(outcome) = paced_blocking(pace, url_of(work, i), cancel, || {
+                    blocking_unit(work, i, client, cancel)
+                }) {
+                    emit(i as u32, on_lane(outcome, lane));
+                }
             });
     });
     Ok(())
@@ -179,6 +194,7 @@ fn event_loop(
     work: &Units,
     strategy: Strategy,
     n: u32,
+    pace: &Pace,
     resources: &mut SlotResources,
     cancel: &Arc<AtomicBool>,
     emit: Emit<'_>,
@@ -192,7 +208,16 @@ fn event_loop(
         Strategy::Async | Strategy::AsyncCpu,
     ) = (work, strategy)
     {
-        return fetch_lanes(urls, http, *max_body_bytes, n, resources, cancel, emit);
+        return fetch_lanes(
+            urls,
+            http,
+            *max_body_bytes,
+            n,
+            pace,
+            resources,
+            cancel,
+            emit,
+        );
     }
     // The teaching variant's blocking client, made outside the event loop's runtime.
     let blocking = match strategy {
@@ -210,35 +235,43 @@ fn event_loop(
                 if cancel.load(Ordering::Relaxed) {
                     return;
                 }
-                let lane = free_lanes.borrow_mut().pop().unwrap_or(0);
-                let outcome = match work {
-                    Units::SumSquares(ranges) if strategy == Strategy::Async => {
-                        // The right way: CPU work leaves the event loop.
-                        let (lo, hi) = ranges[i];
-                        let cancel = cancel.clone();
-                        tokio::task::spawn_blocking(move || sum_squares_unit(lo, hi, &cancel))
-                            .await
-                            .unwrap_or_else(|e| Outcome::failed(e.to_string(), 0.0))
-                    }
-                    // N children supervised by the event loop, no thread each.
-                    Units::Exec { command, items } if strategy == Strategy::Async => {
-                        exec::run_async(command, &items[i], cancel).await
-                    }
-                    // The teaching variants: a blocking call on the event loop's only thread.
-                    Units::Fetch {
-                        urls,
-                        max_body_bytes,
-                        ..
-                    } => match blocking {
-                        Some(client) => client.fetch(&urls[i], *max_body_bytes, cancel),
-                        None => Outcome::failed("no HTTP client", 0.0),
-                    },
-                    Units::SumSquares(_) | Units::Exec { .. } => {
-                        blocking_unit(work, i, None, cancel)
-                    }
+                // The lane is taken once the unit may start, so lanes in use read as the limit.
+                let run = || async {
+                    let lane = free_lanes.borrow_mut().pop().unwrap_or(0);
+                    let outcome = match work {
+                        Units::SumSquares(ranges) if strategy == Strategy::Async => {
+                            // The right way: CPU work leaves the event loop.
+                            let (lo, hi) = ranges[i];
+                            let cancel = cancel.clone();
+                            tokio::task::spawn_blocking(move || sum_squares_unit(lo, hi, &cancel))
+                                .await
+                                .unwrap_or_else(|e| Outcome::failed(e.to_string(), 0.0))
+                        }
+                        // N children supervised by the event loop, no thread each.
+                        Units::Exec { command, items } if strategy == Strategy::Async => {
+                            exec::run_async(command, &items[i], cancel).await
+                        }
+                        // The teaching variants: a blocking call on the event loop's only
+                        // thread.
+                        Units::Fetch {
+                            urls,
+                            max_body_bytes,
+                            ..
+                        } => match blocking {
+                            Some(client) => client.fetch(&urls[i], *max_body_bytes, cancel),
+                            None => Outcome::failed("no HTTP client", 0.0),
+                        },
+                        Units::SumSquares(_) | Units::Exec { .. } => {
+                            blocking_unit(work, i, None, cancel)
+                        }
+                    };
+                    free_lanes.borrow_mut().push(lane);
+                    on_lane(outcome, lane)
                 };
-                free_lanes.borrow_mut().push(lane);
-                emit(i as u32, on_lane(outcome, lane));
+                let Some(outcome) = paced(pace, url_of(work, i), cancel, run).await else {
+                    return;
+                };
+                emit(i as u32, outcome);
             }
         });
         // Blocking units check the flag themselves; only the loop needs stopping here.
@@ -253,11 +286,13 @@ fn event_loop(
 /// The async fetch path: N lanes on the event loop, each taking the next URL when its last
 /// request ends and sending it on a connection of its own (see [`super::lane`]). The lanes'
 /// connections stay open for the slot's next shard unless this one was cancelled.
+#[allow(clippy::too_many_arguments)]
 fn fetch_lanes(
     urls: &[String],
     http: &HttpConfig,
     max_body_bytes: u64,
     n: u32,
+    pace: &Pace,
     resources: &mut SlotResources,
     cancel: &Arc<AtomicBool>,
     emit: Emit<'_>,
@@ -272,12 +307,46 @@ fn fetch_lanes(
                 let (next, fetcher) = (&next, &fetcher);
                 async move {
                     loop {
+                        // A tuned lane waits for its permit before it takes a URL, so the
+                        // lanes above the limit stay idle rather than hold work.
+                        let mut permit = match &pace.limiter {
+                            Some(limiter) => match limiter.acquire(cancel).await {
+                                Some(permit) => Some(permit),
+                                None => return,
+                            },
+                            None => None,
+                        };
                         let i = next.get();
                         if i >= urls.len() || cancel.load(Ordering::Relaxed) {
                             return;
                         }
                         next.set(i + 1);
-                        let outcome = lane.fetch(fetcher, &urls[i], max_body_bytes).await;
+                        let mut tries = Tries::new(pace);
+                        let outcome = loop {
+                            let entry = match &pace.hosts {
+                                Some(hosts) => match hosts.enter(&urls[i], cancel).await {
+                                    Some(entry) => Some(entry),
+                                    None => return,
+                                },
+                                None => None,
+                            };
+                            let outcome = lane.fetch(fetcher, &urls[i], max_body_bytes).await;
+                            drop(entry);
+                            if let Some(permit) = permit.take() {
+                                permit.done(&outcome);
+                            }
+                            let Some(pause) = tries.again(&outcome) else {
+                                break tries.finish(outcome);
+                            };
+                            tokio::time::sleep(pause).await;
+                            permit = match &pace.limiter {
+                                Some(limiter) => match limiter.acquire(cancel).await {
+                                    Some(permit) => Some(permit),
+                                    None => return,
+                                },
+                                None => None,
+                            };
+                        };
                         emit(i as u32, on_lane(outcome, index));
                     }
                 }
@@ -331,6 +400,7 @@ mod tests {
             &work,
             Strategy::Async,
             1,
+            &Pace::default(),
             &mut resources,
             &cancel,
             &|_, _| {},

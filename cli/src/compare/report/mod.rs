@@ -56,9 +56,14 @@ pub(crate) struct CellReport {
     pub(crate) processes: u32,
     /// In-process strategy.
     pub(crate) strategy: String,
-    /// Threads or tasks per process.
+    /// Threads or tasks per process; the ceiling of an auto cell.
     pub(crate) concurrency: u32,
-    /// processes x concurrency.
+    /// Each worker tuned its concurrency (`--concurrency auto`).
+    pub(crate) auto: bool,
+    /// Auto cells: the limit the workers settled on, per process (median over the runs of
+    /// each run's time-weighted mean); `null` otherwise.
+    pub(crate) tuned_concurrency: Option<f64>,
+    /// processes x concurrency (the tuned one, rounded, for an auto cell).
     pub(crate) units: u32,
     /// Every run's wall time, in run order.
     pub(crate) wall_s: Vec<f64>,
@@ -125,8 +130,12 @@ pub(crate) struct Recommendation {
     pub(crate) processes: u32,
     /// Its strategy.
     pub(crate) strategy: String,
-    /// Its concurrency.
+    /// Its concurrency (the ceiling, when auto).
     pub(crate) concurrency: u32,
+    /// It tuned its concurrency itself; `tuned_concurrency` is where it settled.
+    pub(crate) auto: bool,
+    /// Where an auto cell's limit settled, per process.
+    pub(crate) tuned_concurrency: Option<f64>,
     /// Its median wall time (measured).
     pub(crate) wall_s: f64,
     /// Its speedup over the baseline (measured).
@@ -141,6 +150,10 @@ pub(crate) struct Recommendation {
 
 impl FitReport {
     fn new(points: &[Point], axis: Axis, processes: u32, baseline_wall_s: f64) -> Self {
+        // One tuned cell has no curve to fit.
+        if axis == Axis::Auto {
+            return Self::default();
+        }
         let amdahl = fit::fit_amdahl(points);
         let Some(usl) = fit::fit_usl(points) else {
             return Self::default();
@@ -149,7 +162,7 @@ impl FitReport {
         // Along a concurrency axis one step adds `processes` units.
         let per_step = match axis {
             Axis::Processes => 1,
-            Axis::Concurrency => processes.max(1),
+            Axis::Concurrency | Axis::Auto => processes.max(1),
         };
         let optimum_concurrency =
             optimum_units.map(|units| ((units / f64::from(per_step)).round() as u32).max(1));
@@ -171,6 +184,14 @@ impl FitReport {
 }
 
 impl CellReport {
+    /// `8`, or `auto→17.2` (where the tuned limit settled).
+    pub(crate) fn concurrency_label(&self) -> String {
+        match self.tuned_concurrency {
+            Some(tuned) if self.auto => format!("auto→{tuned:.1}"),
+            _ => self.concurrency.to_string(),
+        }
+    }
+
     fn new(measured: &Measured, baseline_wall_s: f64, context: &Context) -> Self {
         let walls: Vec<f64> = measured.runs.iter().map(|r| r.wall_s).collect();
         let spread = Spread::of(&walls).unwrap_or(Spread {
@@ -182,7 +203,14 @@ impl CellReport {
             let values: Vec<f64> = measured.runs.iter().map(f).collect();
             Spread::of(&values).map_or(0.0, |s| s.median)
         };
-        let units = measured.cell.units();
+        let tuned_concurrency = measured
+            .cell
+            .auto
+            .then(|| Spread::of(&measured.tuned).map_or(0.0, |s| s.median));
+        let units = match tuned_concurrency {
+            Some(tuned) => measured.cell.processes * (tuned.round() as u32).max(1),
+            None => measured.cell.units(),
+        };
         let speedup = speedup(baseline_wall_s, spread.median);
         let overhead_s = median_of(|r| r.overhead_s);
         let flagged = trust::flags(&trust::Figures {
@@ -198,6 +226,8 @@ impl CellReport {
             processes: measured.cell.processes,
             strategy: measured.cell.strategy.to_string(),
             concurrency: measured.cell.concurrency,
+            auto: measured.cell.auto,
+            tuned_concurrency,
             units,
             wall_s: walls,
             wall_s_median: spread.median,
@@ -307,6 +337,8 @@ fn recommend(series: &[SeriesReport], baseline_wall_s: f64) -> Recommendation {
             processes: 0,
             strategy: String::new(),
             concurrency: 0,
+            auto: false,
+            tuned_concurrency: None,
             wall_s: 0.0,
             speedup: 0.0,
             predicted_optimum_concurrency: None,
@@ -316,14 +348,14 @@ fn recommend(series: &[SeriesReport], baseline_wall_s: f64) -> Recommendation {
     };
     let axis_name = match s.axis {
         Axis::Processes => "processes",
-        Axis::Concurrency => "concurrency",
+        Axis::Concurrency | Axis::Auto => "concurrency",
     };
     let mut text = format!(
         "Best measured: {} process{} x {} {} — {:.3} s, {:.2}x over 1 process x sequential ({:.3} s).",
         cell.processes,
         if cell.processes == 1 { "" } else { "es" },
         cell.strategy,
-        cell.concurrency,
+        cell.concurrency_label(),
         cell.wall_s_median,
         cell.speedup,
         baseline_wall_s
@@ -333,7 +365,7 @@ fn recommend(series: &[SeriesReport], baseline_wall_s: f64) -> Recommendation {
         .iter()
         .map(|c| match s.axis {
             Axis::Processes => c.processes,
-            Axis::Concurrency => c.concurrency,
+            Axis::Concurrency | Axis::Auto => c.concurrency,
         })
         .max()
         .unwrap_or(1);
@@ -349,7 +381,7 @@ fn recommend(series: &[SeriesReport], baseline_wall_s: f64) -> Recommendation {
                 optimum
                     == match s.axis {
                         Axis::Processes => c.processes,
-                        Axis::Concurrency => c.concurrency,
+                        Axis::Concurrency | Axis::Auto => c.concurrency,
                     }
             });
             // The model is a guide: where the data has the optimum's cell, show both.
@@ -380,6 +412,8 @@ fn recommend(series: &[SeriesReport], baseline_wall_s: f64) -> Recommendation {
         processes: cell.processes,
         strategy: cell.strategy.clone(),
         concurrency: cell.concurrency,
+        auto: cell.auto,
+        tuned_concurrency: cell.tuned_concurrency,
         wall_s: cell.wall_s_median,
         speedup: cell.speedup,
         predicted_optimum_concurrency: s.fit.optimum_concurrency,

@@ -22,7 +22,7 @@ fn job(wall_s: f64) -> JobSummary {
 
 /// Runs every planned cell with the wall times `walls(cell)` gives.
 fn measured(walls: impl Fn(&super::super::matrix::Cell) -> Vec<f64>) -> Vec<SeriesRun> {
-    plan(&[1, 2], &[Strategy::Threads], &[1, 2, 4])
+    plan(&[1, 2], &[Strategy::Threads], &[1, 2, 4], None)
         .into_iter()
         .map(|def| SeriesRun {
             cells: def
@@ -31,6 +31,7 @@ fn measured(walls: impl Fn(&super::super::matrix::Cell) -> Vec<f64>) -> Vec<Seri
                 .map(|cell| Measured {
                     cell: *cell,
                     runs: walls(cell).into_iter().map(job).collect(),
+                    tuned: Vec::new(),
                     order: Vec::new(),
                 })
                 .collect(),

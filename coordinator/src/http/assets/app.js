@@ -17,6 +17,8 @@ function fmtS(s) {
   return Math.floor(s / 60) + " min " + Math.round(s % 60) + " s";
 }
 function fmtN(n) { return Number(n).toLocaleString("en"); }
+// A job's concurrency: 0 stands for auto (each worker tunes its in-flight limit).
+function conc(n) { return n === 0 ? "auto" : "×" + n; }
 function esc(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
@@ -36,7 +38,7 @@ function renderOverview() {
   ).join("") || `<tr><td colspan="8" class="muted">no workers attached</td></tr>`;
   $("#jobs tbody").innerHTML = snapshot.jobs.map((j) =>
     `<tr class="clickable job" data-job="${j.job_id}"><td>${j.job_id}${j.label ? " " + esc(j.label) : ""}</td>` +
-    `<td class="state-${j.state}">${j.state}</td><td>${esc(j.workload)}</td><td>${esc(j.strategy)} ×${j.concurrency}</td>` +
+    `<td class="state-${j.state}">${j.state}</td><td>${esc(j.workload)}</td><td>${esc(j.strategy)} ${conc(j.concurrency)}</td>` +
     `<td class="job-progress">${progressBar(j.progress)}</td>` +
     `<td>${fmtN(j.items.ok)} / ${fmtN(j.items.failed)} / ${fmtN(j.items.total)}</td>` +
     `<td>${fmtN(Math.round(j.items_per_s))}/s</td><td>${fmtS(j.eta_s)}</td><td>${fmtS(j.wall_s)}</td></tr>`
@@ -105,6 +107,7 @@ function drawTimeline(t, laneName, onBar, onSelect) {
         title.textContent = (b.count > 1 ? `${b.count} merged, from #${b.id}` : `#${b.id}`) +
           ` · ${b.state} · attempt ${b.attempt} · ${fmtS(b.start_s)} → ${fmtS(b.end_s)}` +
           ` (±${fmtS(b.error_s)}) · ${fmtN(b.items)} items` +
+          (b.concurrency ? ` · concurrency ${b.concurrency}` : "") +
           (b.status ? ` · HTTP ${b.status}` : "") + (b.bytes ? ` · ${fmtN(b.bytes)} B` : "") +
           (b.error ? ` · ${b.error}` : "");
         rect.appendChild(title);
@@ -169,7 +172,7 @@ function renderJob(t) {
   const j = t.job;
   $("#job-title").textContent = `Job ${j.job_id}${j.label ? " — " + j.label : ""}`;
   $("#job-summary").innerHTML =
-    `<span class="state-${j.state}">${j.state}</span> · ${esc(j.workload)} · ${esc(j.strategy)} ×${j.concurrency} · ` +
+    `<span class="state-${j.state}">${j.state}</span> · ${esc(j.workload)} · ${esc(j.strategy)} ${conc(j.concurrency)} · ` +
     `<span class="job-progress">${progressBar(j.progress)}</span> · ${fmtN(j.items.ok)} ok, ${fmtN(j.items.failed)} failed of ${fmtN(j.items.total)} · ` +
     `${fmtN(Math.round(j.items_per_s))} items/s · ETA ${fmtS(j.eta_s)} · wall ${fmtS(j.wall_s)} · ` +
     `${j.shards_done}/${j.shards_total} shards, ${j.shards_running} running`;

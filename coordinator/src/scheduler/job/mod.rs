@@ -265,7 +265,7 @@ impl Job {
             state: self.state,
             workload: self.spec.workload.name().to_string(),
             strategy: self.spec.strategy,
-            concurrency: self.spec.concurrency,
+            concurrency: self.spec.recorded_concurrency(),
             label: self.spec.label.clone(),
             submitted_unix_ms: self.submitted_unix_ms,
             wall_s: self.elapsed_s(now),

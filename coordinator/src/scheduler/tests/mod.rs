@@ -20,6 +20,7 @@ use std::collections::HashSet;
 
 pub(super) fn sum_job(spec: &str, shards: u32) -> JobSpec {
     JobSpec {
+        pacing: Default::default(),
         workload: Workload::SumSquares(NumberSpec::parse(spec).unwrap()),
         strategy: ExecStrategy::Sequential,
         concurrency: 1,

@@ -43,6 +43,10 @@ pub(crate) struct Bar {
     pub(crate) items: u64,
     /// Items (or units) in flight on average while the shard ran.
     pub(crate) parallelism: f64,
+    /// Shards: the concurrency the worker ran it with — for an auto job, its tuned limit
+    /// averaged over the shard's run (so the bars show the limit over time). 0 for items.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) concurrency: u32,
     /// Fetch: HTTP status and bytes (items only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) status: Option<u32>,
@@ -50,6 +54,10 @@ pub(crate) struct Bar {
     pub(crate) bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One lane: a slot of a worker process, or a thread or task of a shard.
@@ -153,6 +161,7 @@ pub(crate) fn job_timeline(
                     attempt: row.attempt.get(),
                     items: row.items,
                     parallelism: row.task_parallelism,
+                    concurrency: row.concurrency,
                     status: None,
                     bytes: None,
                     error: row.error.clone(),
@@ -265,6 +274,7 @@ fn merge(bars: Vec<Bar>, from_s: f64, bucket_s: f64) -> Vec<Bar> {
                 last.end_s = last.end_s.max(bar.end_s);
                 last.attempt = last.attempt.max(bar.attempt);
                 last.parallelism = last.parallelism.max(bar.parallelism);
+                last.concurrency = last.concurrency.max(bar.concurrency);
                 if severity(bar.state) > severity(last.state) {
                     last.state = bar.state;
                 }
@@ -320,6 +330,7 @@ pub(crate) fn shard_timeline(
                 attempt: row.attempt.get(),
                 items: 1,
                 parallelism: 1.0,
+                concurrency: 0,
                 status: (outcome.status != 0).then_some(outcome.status),
                 bytes: (outcome.bytes != 0).then_some(outcome.bytes),
                 error: (!outcome.error.is_empty()).then_some(outcome.error),
@@ -367,6 +378,7 @@ mod tests {
             attempt: 1,
             items: 10,
             parallelism: 1.0,
+            concurrency: 0,
             status: None,
             bytes: None,
             error: None,

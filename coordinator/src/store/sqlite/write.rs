@@ -27,6 +27,7 @@ pub(crate) fn spec_without_urls(spec: &JobSpec) -> JobSpec {
         shards: spec.shards,
         max_retries: spec.max_retries,
         label: spec.label.clone(),
+        pacing: spec.pacing,
     }
 }
 
