@@ -112,7 +112,7 @@ async fn session(ssh: &Ssh, host: &Host, script: String, format: OutputFormat) -
     report.pid = answer.pid();
     if !session.ok() {
         let why = session.failure();
-        say(format, &host.target, &[why.clone()]);
+        say(format, &host.target, &[&why]);
         return report.failed(why);
     }
     report.ok = true;

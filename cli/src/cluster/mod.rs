@@ -136,10 +136,10 @@ impl HostReport {
 }
 
 /// Prints `HOST: line` for each line (human output only: JSON comes once at the end).
-fn say(format: OutputFormat, host: &str, lines: &[String]) {
+fn say<S: AsRef<str>>(format: OutputFormat, host: &str, lines: &[S]) {
     if format == OutputFormat::Human {
         for line in lines {
-            crate::stdout::outln!("{host}: {line}");
+            crate::stdout::outln!("{host}: {}", line.as_ref());
         }
     }
 }

@@ -190,7 +190,7 @@ if pid=$(running_pid); then
 else
     echo "@state=not-running"
 fi
-echo "@log=$dir/worker.log"
+[ ! -f "$dir/worker.log" ] || echo "@log=$dir/worker.log"
 if [ "$log_lines" -gt 0 ] && [ -f "$dir/worker.log" ]; then
     tail -n "$log_lines" "$dir/worker.log" | sed "s/^/@line=/"
 fi

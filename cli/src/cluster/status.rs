@@ -172,7 +172,7 @@ fn print_human(statuses: &[HostStatus], coordinator_error: Option<&str>) {
         if let Some(e) = &s.error {
             outln!("{}: {e}", s.host);
         }
-        for line in &s.log {
+        for line in s.log.iter().filter(|l| !l.trim().is_empty()) {
             outln!("{}: | {line}", s.host);
         }
     }

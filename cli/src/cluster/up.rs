@@ -265,7 +265,7 @@ async fn start(plan: &Plan, host: &Host, interrupt: &mut watch::Receiver<bool>) 
                 );
             }
             Err(e) => {
-                say(plan.format, &host.target, &[e.clone()]);
+                say(plan.format, &host.target, &[&e]);
                 return report.failed(e);
             }
         }
@@ -308,7 +308,7 @@ async fn start(plan: &Plan, host: &Host, interrupt: &mut watch::Receiver<bool>) 
     report.worker_host = answer.get("node").map(str::to_string);
     if !session.ok() {
         let why = session.failure();
-        say(plan.format, &host.target, &[why.clone()]);
+        say(plan.format, &host.target, &[&why]);
         return report.failed(why);
     }
     report.ok = true;
@@ -322,7 +322,7 @@ async fn tear_down(plan: &Plan, target: &ClusterTargetOpts) -> Exit {
         "interrupted: draining the {} worker(s) this run started",
         hosts.len()
     );
-    super::down::stop(
+    let stop = super::down::stop(
         &plan.ssh,
         &hosts,
         &plan.run_dir,
@@ -330,7 +330,13 @@ async fn tear_down(plan: &Plan, target: &ClusterTargetOpts) -> Exit {
         super::DEFAULT_STOP_TIMEOUT_S,
         false,
         plan.format,
-    )
-    .await;
+    );
+    // A second Ctrl-C stops waiting for the drains (the workers have their SIGTERM already).
+    tokio::select! {
+        _ = stop => {}
+        _ = tokio::signal::ctrl_c() => eprintln!(
+            "interrupted again: not waiting for the drains (concur-cli cluster down waits for them)"
+        ),
+    }
     Exit::Interrupted
 }
