@@ -286,3 +286,54 @@ fn ctrl_c_during_up_drains_the_workers_it_started() {
     }
     assert_eq!(launcher.recorded_pid("h1"), None);
 }
+
+#[test]
+fn the_wrapper_script_maps_start_status_stop_and_host_names_can_be_the_machines() {
+    let scratch = Scratch::new("cluster-wrapper");
+    let (_coordinator, url) = start_coordinator(&["--in-memory"]);
+    let launcher = Launcher::local(&fake_ssh(&scratch));
+    // start-only options given to every command, as old scripts did: stop drops them.
+    let common = [
+        "-c",
+        url.as_str(),
+        "--host-name-from",
+        "host",
+        "--stop-timeout",
+        "20",
+    ];
+    let start = launcher.script(&[&common[..], &["start", "h1"]].concat());
+    assert_eq!(start.code, 0, "ssh-workers.sh start: {}", start.text());
+    assert!(
+        start.stdout.contains("h1: started (pid "),
+        "{}",
+        start.text()
+    );
+    assert!(
+        !start.stderr.contains("attached"),
+        "start does not wait: {}",
+        start.text()
+    );
+    let machine = read(Path::new("/proc/sys/kernel/hostname"))
+        .trim()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = launcher.cluster("status", &["-c", &url, "--json", "h1"]);
+        let host = json_hosts(&status)[0].clone();
+        assert_eq!(host["worker_host"], machine.as_str(), "{host}");
+        if status.code == 0 && host["attached"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never attached: {}",
+            status.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = launcher.script(&[&common[..], &["status", "h1"]].concat());
+    assert_eq!(status.code, 0, "ssh-workers.sh status: {}", status.text());
+    let stop = launcher.script(&[&common[..], &["--force", "stop", "h1"]].concat());
+    assert_eq!(stop.code, 0, "ssh-workers.sh stop: {}", stop.text());
+    assert!(stop.stdout.contains("h1: stopped (pid "), "{}", stop.text());
+}
