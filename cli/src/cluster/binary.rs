@@ -16,6 +16,8 @@ pub(crate) struct LocalBinary {
     pub(crate) path: PathBuf,
     /// Its sha256, lowercase hex (as `sha256sum` prints it).
     pub(crate) sha256: String,
+    /// Its size, checked on the host before the copy replaces anything.
+    pub(crate) size: u64,
 }
 
 /// The local worker binary: `copy_bin`, or `concur-worker` beside this executable (both are
@@ -55,7 +57,11 @@ pub(crate) fn local_binary(copy_bin: Option<&Path>) -> Result<LocalBinary, CliEr
     }
     let sha256 = sha256_file(&path)
         .map_err(|e| CliError::Input(format!("{flag}cannot read {}: {e}", path.display())))?;
-    Ok(LocalBinary { path, sha256 })
+    Ok(LocalBinary {
+        path,
+        sha256,
+        size: meta.len(),
+    })
 }
 
 /// The sha256 of a file, read in blocks (a debug worker binary is a few hundred MB).
@@ -118,7 +124,7 @@ pub(crate) async fn ensure(
     let session = ssh
         .run(
             host,
-            &remote::copy_binary_command(run_dir),
+            &remote::copy_binary_command(run_dir, binary.size),
             Input::File(binary.path.clone()),
         )
         .await

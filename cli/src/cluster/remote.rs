@@ -69,13 +69,16 @@ fi
 "#;
 
 /// The remote command (for the login shell) that stores standard input as the worker binary:
-/// into a temporary file unique to this session (hosts may share a home directory), then
+/// into a temporary file unique to this session (hosts may share a home directory), checked to
+/// have all `size` bytes (a killed local ssh looks like a normal end of input there), then
 /// renamed over the old one in one step, so a running worker keeps its file and a new start
 /// never sees half a binary.
-pub(crate) fn copy_binary_command(run_dir: &str) -> String {
+pub(crate) fn copy_binary_command(run_dir: &str, size: u64) -> String {
     let dir = sh_quote(run_dir);
     format!(
-        "umask 077 && mkdir -p {dir} && t={dir}/concur-worker.part.$$ && cat > \"$t\" && chmod 755 \"$t\" && mv -f \"$t\" {dir}/concur-worker"
+        "umask 077 && mkdir -p {dir} && t={dir}/concur-worker.part.$$ && cat > \"$t\" && \
+         if [ \"$(wc -c < \"$t\" | tr -d ' ')\" != {size} ]; then rm -f \"$t\"; echo 'incomplete copy' >&2; exit 1; fi && \
+         chmod 755 \"$t\" && mv -f \"$t\" {dir}/concur-worker"
     )
 }
 
@@ -251,6 +254,39 @@ mod tests {
         assert_eq!(a.all("line"), ["a=b", ""]);
         assert_eq!(a.text, ["hello"]);
         assert_eq!(a.get("nope"), None);
+    }
+
+    #[test]
+    fn a_copy_lands_whole_or_not_at_all() {
+        let dir = std::env::temp_dir().join(format!("concur-copy-{}", std::process::id()));
+        let run_dir = dir.join("run dir");
+        let copy = |bytes: &[u8], size: u64| {
+            use std::io::Write;
+            let mut child = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(copy_binary_command(run_dir.to_str().unwrap(), size))
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .expect("sh");
+            child.stdin.take().unwrap().write_all(bytes).unwrap();
+            child.wait().unwrap().success()
+        };
+        assert!(copy(b"whole", 5));
+        assert_eq!(
+            std::fs::read(run_dir.join("concur-worker")).unwrap(),
+            b"whole"
+        );
+        assert!(!copy(b"cut", 5), "a short copy fails");
+        assert_eq!(
+            std::fs::read(run_dir.join("concur-worker")).unwrap(),
+            b"whole"
+        );
+        assert_eq!(
+            std::fs::read_dir(&run_dir).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

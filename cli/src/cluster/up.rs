@@ -239,17 +239,16 @@ fn listen_for_ctrl_c() -> watch::Receiver<bool> {
 
 /// Ships the binary if needed, then runs the start script on `host`.
 async fn start(plan: &Plan, host: &Host, interrupt: &mut watch::Receiver<bool>) -> HostReport {
-    let report = HostReport::new(host);
-    let skipped = || report.clone().failed("interrupted before starting".into());
+    const SKIPPED: &str = "interrupted before starting";
+    let mut report = HostReport::new(host);
     if *interrupt.borrow() {
-        return skipped();
+        return report.failed(SKIPPED.into());
     }
-    let mut report = report.clone();
     if let Some(binary) = &plan.binary {
         // A copy may be cut short by Ctrl-C: nothing runs yet, the next `up` copies again.
         let copied = tokio::select! {
             copied = binary::ensure(&plan.ssh, host, &plan.run_dir, binary) => copied,
-            _ = interrupt.wait_for(|fired| *fired) => return skipped(),
+            _ = interrupt.wait_for(|fired| *fired) => return report.failed(SKIPPED.into()),
         };
         match copied {
             Ok(copied) => {
@@ -271,7 +270,7 @@ async fn start(plan: &Plan, host: &Host, interrupt: &mut watch::Receiver<bool>) 
         }
     }
     if *interrupt.borrow() {
-        return skipped();
+        return report.failed(SKIPPED.into());
     }
     let report_name = match plan.host_name_from {
         HostNameFrom::Ssh => host.name(),
