@@ -337,3 +337,48 @@ fn the_wrapper_script_maps_start_status_stop_and_host_names_can_be_the_machines(
     assert_eq!(stop.code, 0, "ssh-workers.sh stop: {}", stop.text());
     assert!(stop.stdout.contains("h1: stopped (pid "), "{}", stop.text());
 }
+
+#[test]
+fn an_unreachable_host_is_named_with_ssh_s_message_and_exit_1() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new("cluster-unreachable");
+    let ssh = scratch.join("failing-ssh");
+    std::fs::write(
+        &ssh,
+        "#!/bin/sh\necho 'ssh: connect to host far port 22: Connection refused' >&2\nexit 255\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let launcher = Launcher::local(&ssh);
+    let up = launcher.cluster("up", &["-c", "http://127.0.0.1:1", "--bin", "w", "far"]);
+    assert_eq!(up.code, 1, "{}", up.text());
+    assert!(
+        up.stdout
+            .contains("far: ssh failed: ssh: connect to host far port 22: Connection refused"),
+        "{}",
+        up.text()
+    );
+    assert!(
+        up.stderr.contains("up failed on 1 of 1 hosts: far"),
+        "{}",
+        up.text()
+    );
+    let status = launcher.cluster("status", &["--json", "far"]);
+    assert_eq!(status.code, 1, "{}", status.text());
+    let host = &json_hosts(&status)[0];
+    assert_eq!(host["running"], false);
+    assert!(
+        host["error"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{host}"
+    );
+    let down = launcher.cluster("down", &["far"]);
+    assert_eq!(down.code, 1, "{}", down.text());
+    assert!(
+        down.stderr.contains("down failed on 1 of 1 hosts: far"),
+        "{}",
+        down.text()
+    );
+}
