@@ -92,6 +92,14 @@ pub(crate) enum Command {
         after_help = "Example:\n  concur-cli --coordinator http://127.0.0.1:7070 delete 3\n\nFinished jobs are also forgotten on their own: see concur-coordinator --retain-jobs and --retain-for."
     )]
     Delete(JobDeleteOpts),
+    /// Workers on other machines over ssh: start (copying the binary), stop, check.
+    #[command(
+        after_help = "Examples:\n  concur-cli cluster up -c http://10.0.0.1:7070 --token-file worker-token node1 user@node2\n  concur-cli cluster status -c http://10.0.0.1:7070 node1 user@node2\n  concur-cli cluster down node1 user@node2\n\nMore: concur-cli cluster up --help, docs/cluster.md"
+    )]
+    Cluster {
+        #[command(subcommand)]
+        command: crate::cluster::ClusterCommand,
+    },
     /// The local site simulator, a stand-in for the internet.
     Sites {
         #[command(subcommand)]

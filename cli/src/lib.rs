@@ -9,10 +9,12 @@
 //! - `progress`: progress bars on a terminal; `trust`: flags on figures not to read plainly.
 //! - `local`: local mode's in-process coordinator and forked workers.
 //! - `sites`: the site simulator.
+//! - `cluster`: workers on other machines over ssh (`cluster up|down|status`).
 //! - `client`, `output`, `stdout`, `exit`: connecting, printing, exit codes.
 
 mod args;
 mod client;
+mod cluster;
 mod compare;
 mod demo;
 mod exit;
@@ -87,6 +89,7 @@ async fn dispatch(cli: Cli) -> Result<Exit, CliError> {
         Command::Top(opts) => top::run(&global, opts).await,
         Command::Cancel(opts) => inspect::cancel(&global, opts).await,
         Command::Delete(opts) => inspect::delete(&global, opts).await,
+        Command::Cluster { command } => cluster::run(&global, command).await,
         Command::Sites {
             command: SitesCommand::Serve(opts),
         } => {

@@ -1,7 +1,8 @@
 //! Helpers for checking `deploy/`: finding system tools (with the package that brings each),
 //! running an sshd inside namespace-lab hosts with keys made at test time, and running
-//! `deploy/ssh-workers.sh` from a lab host. Everything started here is stopped by its own PID
-//! when its handle drops, also when a test fails.
+//! `concur-cli cluster` (or its wrapper `deploy/ssh-workers.sh`) from a lab host, or locally
+//! through a stand-in for ssh. Everything started here is stopped by its own PID when its
+//! handle drops, also when a test fails.
 
 use crate::lab::Lab;
 use crate::{Proc, bin, process_alive, scratch_dir};
@@ -190,12 +191,13 @@ impl Drop for SshHosts {
     }
 }
 
-/// `deploy/ssh-workers.sh` run from a lab host, with its run directory in a scratch directory.
-/// On drop, workers it started and left running are killed by the PIDs it recorded.
+/// `concur-cli cluster` (or its wrapper `deploy/ssh-workers.sh`) run from a lab host, or
+/// locally with a stand-in for ssh, with its run directory in a scratch directory. On drop,
+/// workers it started and left running are killed by the PIDs it recorded.
 #[derive(Debug)]
 pub struct Launcher {
-    namespace: String,
-    ssh_config: PathBuf,
+    namespace: Option<String>,
+    ssh_config: Option<PathBuf>,
     run_dir: PathBuf,
     env: Vec<(String, String)>,
 }
@@ -204,10 +206,21 @@ impl Launcher {
     /// The launcher on host `from` of `lab`, using `hosts`' ssh configuration.
     pub fn new(lab: &Lab, from: u32, hosts: &SshHosts) -> Self {
         Self {
-            namespace: lab.host(from),
-            ssh_config: hosts.config(),
+            namespace: Some(lab.host(from)),
+            ssh_config: Some(hosts.config()),
             run_dir: scratch_dir("ssh-workers"),
             env: Vec::new(),
+        }
+    }
+
+    /// The launcher on this machine, reaching "hosts" through [`fake_ssh`] (`CONCUR_SSH`): every
+    /// host is this machine, so the whole flow runs without root or an sshd.
+    pub fn local(fake_ssh: &Path) -> Self {
+        Self {
+            namespace: None,
+            ssh_config: None,
+            run_dir: scratch_dir("ssh-workers"),
+            env: vec![("CONCUR_SSH".into(), fake_ssh.display().to_string())],
         }
     }
 
@@ -217,21 +230,56 @@ impl Launcher {
         self
     }
 
-    /// Runs `ssh-workers.sh -F CONFIG --run-dir DIR ARGS...` and returns what it did.
-    pub fn run(&self, args: &[&str]) -> Ran {
-        let mut command = Command::new("ip");
+    fn command(&self, program: &Path) -> Command {
+        let mut command = match &self.namespace {
+            Some(namespace) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", namespace]).arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
         command
-            .args(["netns", "exec", &self.namespace, "bash"])
-            .arg(deploy_dir().join("ssh-workers.sh"))
-            .arg("-F")
-            .arg(&self.ssh_config)
-            .arg("--run-dir")
-            .arg(&self.run_dir)
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("CONCUR_COORDINATOR")
-            .env_remove("CONCUR_WORKER_TOKEN");
+            .env_remove("CONCUR_WORKER_TOKEN")
+            .env_remove("CONCUR_WORKER_BIN")
+            .env_remove("CONCUR_RUN_DIR")
+            .env_remove("CONCUR_TOKEN")
+            .env("CONCUR_CLI", bin("concur-cli"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// The command `concur-cli cluster ACTION [-F CONFIG] --run-dir DIR ARGS...`.
+    pub fn cluster_command(&self, action: &str, args: &[&str]) -> Command {
+        let mut command = self.command(&bin("concur-cli"));
+        command.args(["cluster", action]);
+        if let Some(config) = &self.ssh_config {
+            command.arg("-F").arg(config);
+        }
+        command.arg("--run-dir").arg(&self.run_dir).args(args);
+        command
+    }
+
+    /// Runs `concur-cli cluster ACTION ... ARGS` (see [`Self::cluster_command`]).
+    pub fn cluster(&self, action: &str, args: &[&str]) -> Ran {
+        run(self.cluster_command(action, args))
+    }
+
+    /// Runs `deploy/ssh-workers.sh [-F CONFIG] --run-dir DIR ARGS...` (the wrapper).
+    pub fn script(&self, args: &[&str]) -> Ran {
+        let mut command = self.command(Path::new("bash"));
+        command.arg(deploy_dir().join("ssh-workers.sh"));
+        if let Some(config) = &self.ssh_config {
+            command.arg("-F").arg(config);
+        }
+        command.arg("--run-dir").arg(&self.run_dir).args(args);
         run(command)
+    }
+
+    /// The run directory (shared by the lab's hosts, which share the file system).
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
     }
 
     /// The directory the launcher keeps for `host` (on the shared file system of the lab).
@@ -246,29 +294,40 @@ impl Launcher {
             .and_then(|text| text.trim().parse().ok())
     }
 
-    fn recorded_pids(&self) -> Vec<u32> {
+    /// (PID, the binary it was started as) of every worker with a PID file.
+    fn recorded(&self) -> Vec<(u32, PathBuf)> {
         let Ok(entries) = std::fs::read_dir(&self.run_dir) else {
             return Vec::new();
         };
         entries
             .flatten()
-            .filter_map(|e| self.recorded_pid(&e.file_name().to_string_lossy()))
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let cmd = std::fs::read_to_string(self.host_dir(&name).join("worker.cmd")).ok()?;
+                Some((self.recorded_pid(&name)?, PathBuf::from(cmd.trim_end())))
+            })
             .collect()
     }
 }
 
 /// True when `pid` runs the program at `path` (so a reused PID is never killed).
-fn runs(pid: u32, path: &Path) -> bool {
+pub fn runs(pid: u32, path: &Path) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
         cmdline.split(|b| *b == 0).next() == Some(path.as_os_str().as_encoded_bytes())
     })
 }
 
+/// A process's command line, arguments joined by spaces.
+pub fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .unwrap_or_default()
+}
+
 impl Drop for Launcher {
     fn drop(&mut self) {
-        let worker = crate::bin("concur-worker");
-        for pid in self.recorded_pids() {
-            if process_alive(pid) && runs(pid, &worker) {
+        for (pid, program) in self.recorded() {
+            if process_alive(pid) && runs(pid, &program) {
                 // SAFETY: kill(2) on a worker this launcher started, checked by its command line.
                 unsafe {
                     libc::kill(pid as i32, libc::SIGKILL);
@@ -277,6 +336,27 @@ impl Drop for Launcher {
         }
         let _ = std::fs::remove_dir_all(&self.run_dir);
     }
+}
+
+/// Writes, into `dir`, a stand-in for ssh: it skips ssh's options, appends its whole command
+/// line to `dir/ssh-argv.log` (so tests can check no secret was on it), and runs the remote
+/// command with `sh -c` here, standard input passed through.
+pub fn fake_ssh(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("fake-ssh");
+    let log = dir.join("ssh-argv.log");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{log}'\n\
+             while [ $# -gt 0 ]; do case \"$1\" in --) shift; break ;; -F|-o) shift 2 ;; *) shift ;; esac; done\n\
+             shift\nexec sh -c \"$*\"\n",
+            log = log.display()
+        ),
+    )
+    .expect("write fake ssh");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
 }
 
 /// Spawns `command` with its output discarded, as a [`Proc`] killed when dropped.

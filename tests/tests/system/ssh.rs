@@ -1,7 +1,7 @@
-//! The ssh launcher for real, on network-namespace hosts running sshd.
+//! `concur-cli cluster` for real, over ssh to network-namespace hosts running sshd.
 
 use concur_tests::bin;
-use concur_tests::deploy::{Launcher, Scratch, SshHosts, long_flags, require_tool};
+use concur_tests::deploy::{Launcher, Scratch, SshHosts, cmdline, long_flags, require_tool};
 use concur_tests::lab::Lab;
 use concur_tests::{CliOutput, assert_sums_exact, process_alive, run_cli};
 use serde_json::Value;
@@ -82,8 +82,18 @@ fn hosts_of(workers: &[Value]) -> BTreeSet<String> {
         .collect()
 }
 
+/// Every process's command line on the machine (the lab's hosts share one PID namespace).
+fn every_cmdline() -> Vec<(u32, String)> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .map(|pid| (pid, cmdline(pid)))
+        .collect()
+}
+
 #[test]
-fn ssh_launcher_starts_and_drains_workers_on_namespace_hosts() {
+fn cluster_up_starts_attaches_and_drains_workers_on_namespace_hosts() {
     // Fail with the package to install before building anything.
     require_tool("sshd", "openssh-server");
     require_tool("ssh", "openssh-client");
@@ -91,53 +101,70 @@ fn ssh_launcher_starts_and_drains_workers_on_namespace_hosts() {
     let lab = Lab::new("dp1", "10.77.30", 3);
     let scratch = Scratch::new("deploy-auth");
     let auth = Auth::detect(&scratch);
+    let worker_token = auth
+        .launcher_args
+        .get(1)
+        .map(|file| std::fs::read_to_string(file).unwrap().trim().to_string());
     let extra: Vec<&str> = auth.coordinator_args.iter().map(String::as_str).collect();
     let _coordinator = lab.start_coordinator(&extra);
     let ssh_hosts = SshHosts::start(&lab, &[1, 2]);
-    let worker_bin = bin("concur-worker");
-    let launcher =
-        Launcher::new(&lab, 0, &ssh_hosts).env("CONCUR_WORKER_BIN", &worker_bin.to_string_lossy());
+    let mut launcher = Launcher::new(&lab, 0, &ssh_hosts);
+    if let Some(token) = &auth.client_token {
+        // For `up` to see the workers attach, and `status` to say so.
+        launcher = launcher.env("CONCUR_TOKEN", token);
+    }
     let hosts = [lab.addr(1), lab.addr(2)];
     let expected: BTreeSet<String> = hosts.iter().cloned().collect();
     let url = lab.url();
-    let mut start: Vec<&str> = vec!["--coordinator", &url];
-    start.extend(auth.launcher_args.iter().map(String::as_str));
-    start.push("start");
-    start.extend(hosts.iter().map(String::as_str));
+    let mut up: Vec<&str> = vec!["--coordinator", &url];
+    up.extend(auth.launcher_args.iter().map(String::as_str));
+    up.extend(hosts.iter().map(String::as_str));
 
-    let ran = launcher.run(&start);
-    assert_eq!(ran.code, 0, "ssh-workers.sh start: {}", ran.text());
+    // First `up`: the binary is copied to each host, the workers start and attach.
+    let ran = launcher.cluster("up", &up);
+    assert_eq!(ran.code, 0, "cluster up: {}", ran.text());
     let mut pids = Vec::new();
     for host in &hosts {
-        assert!(
-            ran.stdout.contains(&format!("{host}: started (pid ")),
-            "{}",
-            ran.text()
-        );
+        for said in ["binary copied (sha256 ", "started (pid "] {
+            assert!(
+                ran.stdout.contains(&format!("{host}: {said}")),
+                "{}",
+                ran.text()
+            );
+        }
         let pid = launcher.recorded_pid(host).expect("pid file");
         assert!(process_alive(pid), "worker on {host} runs");
         pids.push(pid);
     }
+    assert!(
+        ran.stderr.contains("attached: all 2 workers"),
+        "{}",
+        ran.text()
+    );
+    let copied = launcher.run_dir().join("concur-worker");
+    assert_eq!(sha256_of(&copied), sha256_of(&bin("concur-worker")));
     if auth.client_token.is_some() {
         let token = std::fs::metadata(launcher.host_dir(&hosts[0]).join("token")).unwrap();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(token.permissions().mode() & 0o777, 0o600, "token file mode");
     }
-
-    // Both attach, each reporting the host it was started on, with the recorded PID.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let attached = loop {
-        let attached = workers(&lab, &auth);
-        if hosts_of(&attached) == expected {
-            break attached;
+    // The token is on no command line: not the workers', not any ssh's or sshd's.
+    for pid in &pids {
+        let line = cmdline(*pid);
+        assert!(line.starts_with(&copied.display().to_string()), "{line}");
+    }
+    if let Some(token) = &worker_token {
+        for (pid, line) in every_cmdline() {
+            assert!(
+                !line.contains(token.as_str()),
+                "token on pid {pid}'s command line: {line}"
+            );
         }
-        assert!(
-            Instant::now() < deadline,
-            "workers did not attach: {attached:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert_eq!(attached.len(), 2);
+    }
+
+    // Both attached, each reporting the ssh host it was started on, with the recorded PID.
+    let attached = workers(&lab, &auth);
+    assert_eq!(hosts_of(&attached), expected);
     let attached_pids: BTreeSet<u64> = attached.iter().filter_map(|w| w["pid"].as_u64()).collect();
     assert_eq!(
         attached_pids,
@@ -168,18 +195,54 @@ fn ssh_launcher_starts_and_drains_workers_on_namespace_hosts() {
         );
     }
 
-    // status says running; a second start leaves the running workers alone.
-    let status = launcher.run(&["status", &hosts[0], &hosts[1]]);
+    // status: a table, and JSON with stable keys.
+    let status = launcher.cluster("status", &["-c", &url, &hosts[0], &hosts[1]]);
+    assert_eq!(
+        status.code,
+        0,
+        "every worker runs and is attached: {}",
+        status.text()
+    );
+    assert!(!status.stdout.contains("not running"), "{}", status.text());
+    let status = launcher.cluster("status", &["-c", &url, "--json", &hosts[0], &hosts[1]]);
     assert_eq!(status.code, 0, "{}", status.text());
-    assert_eq!(status.stdout.matches(": running (pid ").count(), 2);
-    let again = launcher.run(&start);
-    assert_eq!(again.code, 0, "{}", again.text());
-    assert_eq!(again.stdout.matches(": already running (pid ").count(), 2);
-    assert_eq!(workers(&lab, &auth).len(), 2);
+    let json: Value = serde_json::from_str(&status.stdout).expect("status --json");
+    for (row, (host, pid)) in json["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(hosts.iter().zip(&pids))
+    {
+        assert_eq!(row["host"], host.as_str());
+        assert_eq!(row["running"], true, "{row}");
+        assert_eq!(row["attached"], true, "{row}");
+        assert_eq!(row["pid"].as_u64(), Some(u64::from(*pid)), "{row}");
+        assert_eq!(row["worker_host"], host.as_str(), "{row}");
+    }
 
-    // stop drains both: they detach, their processes end, the PID files go.
-    let ran = launcher.run(&["stop", &hosts[0], &hosts[1]]);
-    assert_eq!(ran.code, 0, "ssh-workers.sh stop: {}", ran.text());
+    // A second `up`: the binary is up to date, the running workers are left alone.
+    let again = launcher.cluster("up", &up);
+    assert_eq!(again.code, 0, "{}", again.text());
+    assert_eq!(
+        again.stdout.matches(": binary up to date (sha256 ").count(),
+        2,
+        "{}",
+        again.text()
+    );
+    assert_eq!(
+        again.stdout.matches(": already running (pid ").count(),
+        2,
+        "{}",
+        again.text()
+    );
+    assert_eq!(workers(&lab, &auth).len(), 2);
+    // The wrapper kept for existing users hands over to the same implementation.
+    let wrapped = launcher.script(&["status", &hosts[0], &hosts[1]]);
+    assert_eq!(wrapped.code, 0, "ssh-workers.sh status: {}", wrapped.text());
+
+    // down drains both: they detach, their processes end, the PID and token files go.
+    let ran = launcher.cluster("down", &[&hosts[0], &hosts[1]]);
+    assert_eq!(ran.code, 0, "cluster down: {}", ran.text());
     assert_eq!(
         ran.stdout.matches(": stopped (pid ").count(),
         2,
@@ -189,6 +252,7 @@ fn ssh_launcher_starts_and_drains_workers_on_namespace_hosts() {
     for (host, pid) in hosts.iter().zip(&pids) {
         assert!(!process_alive(*pid), "worker {pid} on {host} has exited");
         assert_eq!(launcher.recorded_pid(host), None);
+        assert!(!launcher.host_dir(host).join("token").exists());
         let log = std::fs::read_to_string(launcher.host_dir(host).join("worker.log")).unwrap();
         assert!(log.contains("drain"), "the worker drained: {log}");
     }
@@ -200,7 +264,25 @@ fn ssh_launcher_starts_and_drains_workers_on_namespace_hosts() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let status = launcher.run(&["status", &hosts[0], &hosts[1]]);
+    let status = launcher.cluster("status", &["--log-lines", "0", &hosts[0], &hosts[1]]);
     assert_eq!(status.code, 1, "{}", status.text());
-    assert_eq!(status.stdout.matches(": not running").count(), 2);
+    assert_eq!(
+        status.stdout.matches("not running").count(),
+        2,
+        "{}",
+        status.text()
+    );
+}
+
+/// `sha256sum FILE`'s digest.
+fn sha256_of(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }

@@ -16,8 +16,11 @@ fn deploy_readme_documents_every_method_and_file() {
         "k8s/worker.yaml",
         "k8s/secret.yaml",
         "--replicas=",
-        "ssh-workers.sh start",
-        "ssh-workers.sh stop",
+        "concur-cli cluster up",
+        "concur-cli cluster down",
+        "concur-cli cluster status",
+        "docs/cluster.md",
+        "ssh-workers.sh",
         "gen-secrets.sh",
         "lab.sh",
         "TLS",
@@ -27,5 +30,41 @@ fn deploy_readme_documents_every_method_and_file() {
             readme.contains(needle),
             "deploy/README.md mentions {needle:?}"
         );
+    }
+}
+
+#[test]
+fn cluster_doc_covers_every_flag_of_the_cluster_commands() {
+    let doc = read(&deploy_dir().join("../docs/cluster.md"));
+    for command in ["up", "down", "status"] {
+        let help = run({
+            let mut c = Command::new(bin("concur-cli"));
+            c.args(["cluster", command, "--help"]);
+            c
+        });
+        let flags: BTreeSet<&str> = help
+            .stdout
+            .split(|c: char| c.is_whitespace() || ",[]()`".contains(c))
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .map(|w| w.split(['=', '<']).next().unwrap())
+            .collect();
+        for flag in flags {
+            if [
+                "--help",
+                "--output",
+                "--token",
+                "--tls-ca",
+                "--debug",
+                "--http-listen",
+            ]
+            .contains(&flag)
+            {
+                continue; // global options, documented with the CLI
+            }
+            assert!(
+                doc.contains(flag),
+                "docs/cluster.md mentions `cluster {command}` {flag}"
+            );
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Shell scripts: usage errors and the secret generator (syntax and shellcheck: system suite).
+//! Shell scripts: the ssh wrapper's usage errors (it hands over to `concur-cli cluster`) and
+//! the secret generator (syntax and shellcheck: system suite).
 
 use super::*;
 
@@ -7,22 +8,24 @@ fn launcher_alone(args: &[&str]) -> Ran {
     c.arg(deploy_dir().join("ssh-workers.sh"))
         .args(args)
         .env_remove("CONCUR_COORDINATOR")
-        .env_remove("CONCUR_WORKER_TOKEN");
+        .env_remove("CONCUR_WORKER_TOKEN")
+        .env("CONCUR_CLI", bin("concur-cli"));
     run(c)
 }
 
 #[test]
 fn ssh_launcher_rejects_bad_usage_with_exit_code_2() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (&[], "Usage"),
         (&["frob", "h1"], "unknown command 'frob'"),
         (&["start"], "name at least one host"),
         (&["start", "h1"], "give --coordinator"),
+        (&["status", "bad/host"], "bad host 'bad/host'"),
         (
             &["-c", "http://x:1", "--slots", "0", "start", "h1"],
             "--slots",
         ),
-        (&["stop", "-oops", "h1"], "unknown option -oops"),
+        (&["stop", "--oops", "h1"], "unexpected argument '--oops'"),
         (
             &[
                 "-c",
@@ -45,7 +48,14 @@ fn ssh_launcher_rejects_bad_usage_with_exit_code_2() {
         );
     }
     let help = launcher_alone(&["--help"]);
-    for command in ["start", "stop", "status", "--coordinator", "--token-file"] {
+    for command in [
+        "start",
+        "stop",
+        "status",
+        "--coordinator",
+        "--token-file",
+        "concur-cli cluster",
+    ] {
         assert!(help.stderr.contains(command), "help names {command}");
     }
 }
