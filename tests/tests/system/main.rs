@@ -11,3 +11,4 @@ mod ha;
 mod lab;
 mod ssh;
 mod tools;
+mod walkthrough;
