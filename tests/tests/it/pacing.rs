@@ -3,7 +3,7 @@
 //! the site simulator's own count of what arrived.
 
 use concur_tests::{
-    CliOutput, cli, start_coordinator, start_sites, start_worker, wait_for_workers,
+    CliOutput, Proc, cli, start_coordinator, start_sites, start_worker, wait_for_workers,
 };
 use serde_json::Value;
 
@@ -33,6 +33,14 @@ fn fetch(url: &str, urls: &[String], extra: &[&str]) -> CliOutput {
     out
 }
 
+/// A coordinator with one worker of `slots` slots, attached; keep the handles alive.
+fn one_worker(slots: u32) -> (Proc, Proc, String) {
+    let (coordinator, url) = start_coordinator(&[]);
+    let worker = start_worker(&url, slots);
+    wait_for_workers(&url, 1);
+    (coordinator, worker, url)
+}
+
 /// The simulator's `/__stats`, asked with a plain HTTP/1.0 request.
 fn stats(sites: &str) -> Value {
     use std::io::{Read, Write};
@@ -48,9 +56,7 @@ fn stats(sites: &str) -> Value {
 #[test]
 fn auto_concurrency_climbs_to_a_servers_capacity_and_reports_the_limit() {
     let (_sites, sites) = start_sites(&["--latency", "20ms", "--bytes", "100", "--capacity", "8"]);
-    let (_coordinator, url) = start_coordinator(&[]);
-    let _worker = start_worker(&url, 1);
-    wait_for_workers(&url, 1);
+    let (_coordinator, _worker, url) = one_worker(1);
     let urls: Vec<String> = (0..600).map(|i| format!("{sites}/auto/{i}")).collect();
     let out = fetch(
         &url,
@@ -91,9 +97,7 @@ fn auto_concurrency_climbs_to_a_servers_capacity_and_reports_the_limit() {
 #[test]
 fn a_per_host_cap_holds_for_each_host_and_a_delay_spaces_its_requests() {
     let (_sites, sites) = start_sites(&["--latency", "30ms", "--bytes", "100"]);
-    let (_coordinator, url) = start_coordinator(&[]);
-    let _worker = start_worker(&url, 2);
-    wait_for_workers(&url, 1);
+    let (_coordinator, _worker, url) = one_worker(2);
     // One server under two names: two hosts to the worker (and to the simulator's Host count).
     let port = sites.rsplit(':').next().unwrap();
     let urls: Vec<String> = (0..80)
@@ -207,9 +211,7 @@ fn a_server_that_sheds_load_costs_a_tuned_job_no_items() {
         "--queue-limit",
         "1",
     ]);
-    let (_coordinator, url) = start_coordinator(&[]);
-    let _worker = start_worker(&url, 1);
-    wait_for_workers(&url, 1);
+    let (_coordinator, _worker, url) = one_worker(1);
     let urls: Vec<String> = (0..300).map(|i| format!("{sites}/shed/{i}")).collect();
     let tuned = fetch(
         &url,
