@@ -138,7 +138,7 @@ pub(crate) enum WorkloadArgs {
     },
     /// GET each URL and read the whole body (I/O-bound).
     #[command(
-        after_help = "Examples:\n  concur-cli submit fetch http://127.0.0.1:8080/a http://127.0.0.1:8080/b --strategy async\n  concur-cli submit fetch --urls-file urls.txt --strategy threads --concurrency 10"
+        after_help = "Examples:\n  concur-cli submit fetch http://127.0.0.1:8080/a http://127.0.0.1:8080/b --strategy async\n  concur-cli submit fetch --urls-file urls.txt --strategy threads --concurrency 10\n  concur-cli submit fetch --urls-file urls.txt --strategy async --concurrency auto --per-host-connections 8"
     )]
     Fetch {
         #[command(flatten)]
@@ -309,7 +309,7 @@ pub(crate) struct JobDeleteOpts {
 pub(crate) enum SitesCommand {
     /// Serve simulated sites: every GET answers after a latency with a body of a set size.
     #[command(
-        after_help = "Per-request overrides: ?latency=20ms&bytes=5000&status=500\nExample:\n  concur-cli sites serve --listen 127.0.0.1:8080 --latency 50ms --jitter 10ms --bytes 100k --error-rate 0.01"
+        after_help = "Per-request overrides: ?latency=20ms&bytes=5000&status=500\nGET /__stats: requests, peak in flight and least gap between arrivals, per Host; shed count.\nExamples:\n  concur-cli sites serve --listen 127.0.0.1:8080 --latency 50ms --jitter 10ms --bytes 100k --error-rate 0.01\n  concur-cli sites serve --listen 127.0.0.1:8080 --latency 20ms --capacity 16 --queue-limit 32"
     )]
     Serve(crate::sites::SitesServeOpts),
 }

@@ -176,6 +176,18 @@ async fn print_human(
         summary.items_unfinished,
     );
     outln!("{}", crate::output::summary_table(summary));
+    if summary.concurrency == 0 {
+        let mut limits = Vec::new();
+        shards(client, summary.job_id.get(), 0, |s| {
+            if s.concurrency > 0 {
+                limits.push((s.start_s, s.concurrency));
+            }
+        })
+        .await?;
+        if let Some(line) = limit_over_time(limits) {
+            outln!("{line}");
+        }
+    }
     let mut rows = table(&[
         "shard",
         "worker",
@@ -297,6 +309,29 @@ async fn print_human(
     Ok(())
 }
 
+/// Points of the tuned limit shown at most.
+const LIMIT_POINTS: usize = 12;
+
+/// `tuned limit over time (shard start: limit): 0.00 s: 6, 0.41 s: 17, …` from the shards'
+/// (start, limit) pairs, evenly sampled; `None` without any.
+fn limit_over_time(mut limits: Vec<(f64, u32)>) -> Option<String> {
+    if limits.is_empty() {
+        return None;
+    }
+    limits.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let step = limits.len().div_ceil(LIMIT_POINTS);
+    let points: Vec<String> = limits
+        .iter()
+        .step_by(step)
+        .map(|(start, limit)| format!("{start:.2} s: {limit}"))
+        .collect();
+    Some(format!(
+        "tuned limit over time (shard start: its mean limit; {} shards): {}",
+        limits.len(),
+        points.join(", ")
+    ))
+}
+
 fn item_table(is_fetch: bool) -> Table {
     table(if is_fetch {
         &["input", "ok", "duration", "status", "bytes", "error"]
@@ -336,4 +371,20 @@ fn item_line(item: &ItemRow, is_fetch: bool) -> String {
     )
     .trim_end()
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_over_time_is_sampled_in_start_order() {
+        assert_eq!(limit_over_time(Vec::new()), None);
+        let line = limit_over_time(vec![(0.5, 9), (0.0, 4), (1.0, 17)]).unwrap();
+        assert!(line.ends_with("0.00 s: 4, 0.50 s: 9, 1.00 s: 17"), "{line}");
+        let many: Vec<(f64, u32)> = (0..100).map(|i| (f64::from(i), i as u32 + 1)).collect();
+        let line = limit_over_time(many).unwrap();
+        assert!(line.contains("100 shards"), "{line}");
+        assert_eq!(line.matches(" s: ").count(), LIMIT_POINTS, "{line}");
+    }
 }

@@ -66,7 +66,7 @@ pub(crate) async fn run(global: &GlobalOpts, workload: WorkloadArgs) -> Result<E
                 &mut client,
                 accepted.job_id,
                 global.output,
-                None,
+                run.items,
             )
             .await;
             let result = match (&run.trace, result) {
@@ -129,8 +129,14 @@ pub(crate) fn build_spec(workload: WorkloadArgs) -> Result<(JobSpec, RunOpts), C
 pub(crate) fn politeness(input: &FetchInput) -> Pacing {
     Pacing {
         per_host_connections: input.per_host_connections.unwrap_or(0),
+        // A delay under a millisecond still spaces requests: round it up, not down to none.
         per_host_delay_ms: input.per_host_delay.map_or(0, |d| {
-            u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+            let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            if d > std::time::Duration::from_millis(ms) {
+                ms + 1
+            } else {
+                ms
+            }
         }),
         ..Pacing::default()
     }

@@ -28,14 +28,16 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   concur-cli compare sum-squares 200000000..200000020 --processes 1,2 --concurrency 1,2,4 --repeat 3 --out cmp
-  concur-cli compare fetch --urls-file urls.txt --strategies threads,async --concurrency 1,4,16,64
+  concur-cli compare fetch --urls-file urls.txt --strategies threads,async --concurrency 1,4,16,64,auto
   concur-cli compare exec --range 1..200 --strategies threads,async --concurrency 1,4,16 -- sleep 0.01
   concur-cli --coordinator http://10.0.0.1:7070 compare sum-squares 1000000000..1000000040 --processes 1,2,4,8
 
 Series: 'scale-out: processes x sequential' (always run; its 1-process cell is the baseline of
 every speedup), then per strategy and process count a series over concurrency ('scale-up' with
-1 process, 'mix' with more). Parallel units = processes x concurrency. Against a coordinator,
-processes = attached workers used (one shard each); workers on other hosts are scale-out too.
+1 process, 'mix' with more), and with 'auto' in --concurrency a one-cell series 'auto: P
+processes x STRATEGY' where each worker tunes its limit (shown as auto→N, where it settled).
+Parallel units = processes x concurrency. Against a coordinator, processes = attached workers
+used (one shard each); workers on other hosts are scale-out too.
 
 Before the timed runs, one untimed warm-up run per cluster (--no-warm-up skips it); the timed
 runs go in rounds over every cell. Figures that cannot be true (a CPU-bound speedup above the

@@ -89,9 +89,23 @@ fn auto_concurrency_climbs_to_a_servers_capacity_and_reports_the_limit() {
     let seen = stats(&sites);
     let peak = seen["peak_in_flight"].as_u64().unwrap();
     assert!((6..=64).contains(&peak), "peak in flight {peak}: {seen}");
-    // The human report names it.
+    // The human listing and report name it, the report with the limit over time.
     let listed = cli(&["--coordinator", &url, "jobs"]);
     assert!(listed.stdout.contains("async auto"), "{}", listed.stdout);
+    let job = report["job_id"].to_string();
+    let shown = cli(&["--coordinator", &url, "job", &job, "--items", "none"]);
+    assert!(
+        shown.stdout.contains("strategy async auto"),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown
+            .stdout
+            .contains("tuned limit over time (shard start: its mean limit; 6 shards)"),
+        "{}",
+        shown.stdout
+    );
 }
 
 #[test]
