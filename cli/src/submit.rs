@@ -133,7 +133,7 @@ pub(crate) fn politeness(input: &FetchInput) -> Pacing {
         per_host_delay_ms: input.per_host_delay.map_or(0, |d| {
             let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
             if d > std::time::Duration::from_millis(ms) {
-                ms + 1
+                ms.saturating_add(1)
             } else {
                 ms
             }

@@ -12,11 +12,17 @@ use crate::strategy::Strategy;
 use crate::workload::Workload;
 use std::sync::Arc;
 
-/// The protocol revision this build speaks. Revision 2 added several assignments or
+/// The protocol revision this build speaks. Revision 3 added pacing (see [`PACING_REVISION`]).
+/// Revision 2 added several assignments or
 /// acknowledgements per message (`AssignShards`, `ShardsAccepted`), unit results riding with
 /// `ShardFinished`, and the prefetch window; a peer of revision 0 (the first release) gets one
 /// of each per message and its results apart.
-pub const PROTOCOL_REVISION: u32 = 2;
+pub const PROTOCOL_REVISION: u32 = 3;
+
+/// The first revision whose workers honour a job's pacing (revision 3: `--concurrency auto`,
+/// per-host caps and delays). Older workers would ignore it — run the auto ceiling as a fixed
+/// concurrency, send to hosts without their caps — so paced shards go only to newer ones.
+pub const PACING_REVISION: u32 = 3;
 
 /// What a worker says about itself when it registers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,6 +44,24 @@ pub struct WorkerInfo {
     pub protocol: u32,
     /// Which programs it runs for exec jobs (none unless started with `--allow-exec`).
     pub exec: ExecPermission,
+}
+
+impl WorkerInfo {
+    /// True when this worker may run `spec`'s shards: it allows an exec job's program, and it
+    /// honours a paced job's pacing.
+    pub fn can_run(&self, spec: &JobSpec) -> bool {
+        let exec_allowed = match &spec.workload {
+            Workload::Exec(exec) => self.exec.allows(&exec.program),
+            Workload::Fetch(_) | Workload::SumSquares(_) => true,
+        };
+        let paces = spec.pacing == Pacing::default() || self.protocol >= PACING_REVISION;
+        exec_allowed && paces
+    }
+
+    /// True when only some workers may run `spec` (see [`WorkerInfo::can_run`]).
+    pub fn restricted(spec: &JobSpec) -> bool {
+        matches!(spec.workload, Workload::Exec(_)) || spec.pacing != Pacing::default()
+    }
 }
 
 /// A shard handed to a worker under a lease. Cheap to make: it shares the job's spec, and the

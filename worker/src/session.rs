@@ -56,14 +56,25 @@ const PACED_JOBS: usize = 16;
 
 impl Session {
     /// The pace of `assignment`'s job: the one its earlier shards here used, or a new one.
+    /// Kept most recently used last; past [`PACED_JOBS`], the least recently used pace that no
+    /// queued or running shard holds is forgotten (one still held stays: forgetting it would
+    /// give the job's next shard a second limiter).
     fn pace(&mut self, assignment: &ReceivedAssignment) -> Pace {
         let job = assignment.lease.job_id.get();
-        if let Some((_, pace)) = self.paces.iter().find(|(id, _)| *id == job) {
-            return pace.clone();
+        if let Some(at) = self.paces.iter().position(|(id, _)| *id == job) {
+            let entry = self.paces.remove(at).expect("position is in range");
+            let pace = entry.1.clone();
+            self.paces.push_back(entry);
+            return pace;
         }
         let pace = Pace::new(&assignment.pacing, assignment.concurrency);
-        if self.paces.len() == PACED_JOBS {
-            self.paces.pop_front();
+        if !pace.is_paced() {
+            return pace;
+        }
+        if self.paces.len() >= PACED_JOBS
+            && let Some(idle) = self.paces.iter().position(|(_, p)| !p.in_use())
+        {
+            self.paces.remove(idle);
         }
         self.paces.push_back((job, pace.clone()));
         pace

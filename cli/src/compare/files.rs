@@ -3,6 +3,7 @@
 //! self-contained page (inline SVG and CSS, nothing fetched).
 
 use super::chart;
+use super::matrix::Axis;
 use super::report::CompareReport;
 use crate::exit::CliError;
 use anyhow::Context;
@@ -55,6 +56,8 @@ fn csv(report: &CompareReport) -> anyhow::Result<Vec<u8>> {
         "processes",
         "strategy",
         "concurrency",
+        "auto",
+        "tuned_concurrency",
         "units",
         "runs",
         "wall_s_median",
@@ -73,6 +76,9 @@ fn csv(report: &CompareReport) -> anyhow::Result<Vec<u8>> {
                 c.processes.to_string(),
                 c.strategy.clone(),
                 c.concurrency.to_string(),
+                c.auto.to_string(),
+                c.tuned_concurrency
+                    .map_or_else(String::new, |t| format!("{t:.2}")),
                 c.units.to_string(),
                 c.wall_s.len().to_string(),
                 format!("{:.6}", c.wall_s_median),
@@ -129,7 +135,8 @@ fn html(report: &CompareReport, svg: &str) -> String {
     let svg_body = svg.find("<svg").map_or(svg, |at| &svg[at..]);
     page.push_str(svg_body);
     page.push_str("\n<h2>Fits</h2>\n<p>Amdahl: S(N) = 1 / (s + (1 - s)/N). USL: S(N) = N / (1 + &sigma;(N-1) + &kappa;N(N-1)); &sigma; is contention, &kappa; coherency; with &kappa; &gt; 0 the speedup peaks at N* = &radic;((1-&sigma;)/&kappa;).</p>\n<table><tr><th>series</th><th>Amdahl s</th><th>USL &sigma;</th><th>USL &kappa;</th><th>USL error</th><th>optimum</th><th>predicted wall</th></tr>\n");
-    for s in &report.series {
+    // A tuned cell has no curve: no row of fits.
+    for s in report.series.iter().filter(|s| s.axis != Axis::Auto) {
         let _ = writeln!(
             page,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -157,7 +164,7 @@ fn html(report: &CompareReport, svg: &str) -> String {
                 escape(&s.name),
                 c.processes,
                 escape(&c.strategy),
-                c.concurrency,
+                escape(&c.concurrency_label()),
                 c.units,
                 c.wall_s_median,
                 c.wall_s_min,

@@ -154,7 +154,11 @@ pub(crate) async fn run(global: &GlobalOpts, opts: CompareOpts) -> Result<Exit, 
         ));
     }
     let limits = Limits::default();
-    if let Some(&c) = concurrency.iter().find(|c| **c > limits.max_concurrency) {
+    if let Some(&c) = concurrency
+        .iter()
+        .chain(auto.as_ref())
+        .find(|c| **c > limits.max_concurrency)
+    {
         return Err(CliError::Input(format!(
             "--concurrency {c} is above the limit of {}",
             limits.max_concurrency

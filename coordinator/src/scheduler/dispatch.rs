@@ -3,7 +3,7 @@
 //! ordered queues.
 
 use super::{Comm, Persist, Scheduler};
-use concur_core::protocol::Assignment;
+use concur_core::protocol::{Assignment, WorkerInfo};
 use concur_core::report::JobState;
 use concur_core::workload::Workload;
 use concur_core::{JobId, ShardId};
@@ -25,12 +25,13 @@ impl Scheduler {
             let Some(job) = self.jobs.get_mut(&job_id) else {
                 return;
             };
-            // Exec shards go only to workers that allow their program: the least-loaded such
-            // worker with room, else the shard waits (the queue is in order, so all wait).
-            if let Workload::Exec(exec) = &job.spec.workload {
+            // Exec shards go only to workers that allow their program, paced ones only to
+            // workers that pace: the least-loaded such worker with room, else the shard waits
+            // (the queue is in order, so all wait).
+            if WorkerInfo::restricted(&job.spec) {
                 let allowed = self
                     .pool
-                    .first_free_where(|w| w.info.exec.allows(&exec.program))
+                    .first_free_where(|w| w.info.can_run(&job.spec))
                     .filter(|r| r.slot_free || job.shards_are_short());
                 match allowed {
                     Some(room) => worker = room.worker,

@@ -2,6 +2,7 @@
 //! forgetting a finished job.
 
 use super::{Admission, Comm, Disposition, NewJob, Persist, Scheduler, SchedulerError};
+use concur_core::pacing::Pacing;
 use concur_core::plan::default_shard_count;
 use concur_core::protocol::ShardTiming;
 use concur_core::report::JobState;
@@ -16,7 +17,9 @@ impl Scheduler {
     ///
     /// # Errors
     /// [`SchedulerError::TooManyJobs`]; [`SchedulerError::ExecNotAllowed`] for an exec job
-    /// that no attached worker may run (refused now rather than left pending for ever).
+    /// that no attached worker may run (refused now rather than left pending for ever);
+    /// [`SchedulerError::PacingUnsupported`] for a paced job when every attached worker is
+    /// too old to pace it.
     pub fn admit(&mut self, spec: &JobSpec) -> Result<Admission, SchedulerError> {
         if let Workload::Exec(exec) = &spec.workload
             && !self
@@ -25,6 +28,13 @@ impl Scheduler {
                 .any(|(_, w)| w.info.exec.allows(&exec.program))
         {
             return Err(SchedulerError::ExecNotAllowed(exec.program.clone()));
+        }
+        // Paced jobs need a worker of this release; with none attached yet, the job waits.
+        if spec.pacing != Pacing::default()
+            && self.pool.iter().next().is_some()
+            && !self.pool.iter().any(|(_, w)| w.info.can_run(spec))
+        {
+            return Err(SchedulerError::PacingUnsupported);
         }
         let active = self.active_jobs() + self.admitting;
         if active >= self.config.max_active_jobs {

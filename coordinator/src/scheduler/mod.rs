@@ -137,6 +137,12 @@ pub enum SchedulerError {
     /// An exec job no attached worker may run; retry once such a worker attached.
     #[error("no attached worker allows exec of {0}: start workers with --allow-exec")]
     ExecNotAllowed(String),
+    /// A paced job (auto concurrency, per-host caps) while every attached worker predates
+    /// pacing and would ignore it.
+    #[error(
+        "no attached worker supports --concurrency auto or per-host limits: upgrade the workers (protocol revision 3 or later)"
+    )]
+    PacingUnsupported,
 }
 
 /// What became of a message from a worker.

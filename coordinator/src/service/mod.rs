@@ -42,6 +42,8 @@ fn status(err: SchedulerError) -> Status {
         }
         SchedulerError::TooManyJobs { .. } => Status::resource_exhausted(err.to_string()),
         SchedulerError::NoWorkerIds => Status::unavailable(err.to_string()),
-        SchedulerError::ExecNotAllowed(_) => Status::failed_precondition(err.to_string()),
+        SchedulerError::ExecNotAllowed(_) | SchedulerError::PacingUnsupported => {
+            Status::failed_precondition(err.to_string())
+        }
     }
 }

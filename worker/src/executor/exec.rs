@@ -38,6 +38,9 @@ impl Capture {
     }
 }
 
+/// How an item's timeout error starts (the limiter reads it as overload).
+pub(crate) const KILLED_AFTER_TIMEOUT: &str = "killed after timeout";
+
 /// Why the unit killed its child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Killed {
@@ -154,7 +157,7 @@ fn finish(
     match killed {
         Some(Killed::Timeout) => {
             let limit = humantime::format_duration(Duration::from_millis(command.timeout_ms));
-            error = Some(format!("killed after timeout {limit}"));
+            error = Some(format!("{KILLED_AFTER_TIMEOUT} {limit}"));
         }
         Some(Killed::Cancelled) => error = Some("cancelled".to_string()),
         None => {}

@@ -12,6 +12,19 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
+/// How a fetch's timeout error starts, on every path (the limiter reads it as overload).
+pub(crate) const TIMED_OUT: &str = "request timed out";
+
+/// The error text of a request that failed with `e` under `timeout`: a timeout says so the
+/// same way on every path, without the URL.
+fn request_error(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!("{TIMED_OUT} after {}", humantime::format_duration(timeout))
+    } else {
+        describe(e)
+    }
+}
+
 /// Redirects followed at most, as reqwest's default.
 pub(crate) const MAX_REDIRECTS: usize = 10;
 
@@ -125,7 +138,7 @@ impl Fetcher {
         let response = loop {
             let response = match self.client.get(target.clone()).send().await {
                 Ok(response) => response,
-                Err(e) => return failed(describe(&e)),
+                Err(e) => return failed(request_error(&e, self.timeout)),
             };
             let location = response
                 .status()
@@ -149,7 +162,7 @@ impl Fetcher {
                 Err(error) => return failed(error),
             };
         };
-        read_body(start, response, max_body_bytes).await
+        read_body(start, response, max_body_bytes, self.timeout).await
     }
 
     /// Where a redirect from `from` to `location` leads, if the host rules allow it.
@@ -172,6 +185,7 @@ async fn read_body(
     start: Instant,
     mut response: reqwest::Response,
     max_body_bytes: u64,
+    timeout: Duration,
 ) -> Outcome {
     let status = response.status();
     let mut bytes = 0u64;
@@ -184,6 +198,7 @@ async fn read_body(
                     break Some(format!("body larger than {max_body_bytes} bytes"));
                 }
             }
+            Err(e) if e.is_timeout() => break Some(request_error(&e, timeout)),
             Err(e) => break Some(format!("reading body: {}", describe(&e))),
         }
     };

@@ -17,12 +17,36 @@ struct Host {
     next_start: Option<Instant>,
 }
 
+/// Hosts in the table before the first sweep of idle ones.
+const FIRST_SWEEP: usize = 64;
+
+/// The hosts seen, and when to sweep the idle ones out.
+#[derive(Debug, Default)]
+struct Table {
+    hosts: HashMap<String, Host>,
+    /// Sweep once the table holds more hosts than this (doubling after each sweep, so a
+    /// sweep costs O(1) per request spread out).
+    sweep_above: usize,
+}
+
+impl Table {
+    /// Drops hosts with nothing in flight whose delay has passed.
+    fn sweep(&mut self, now: Instant) {
+        if self.hosts.len() <= self.sweep_above.max(FIRST_SWEEP) {
+            return;
+        }
+        self.hosts
+            .retain(|_, h| h.in_flight > 0 || h.next_start.is_some_and(|t| t > now));
+        self.sweep_above = (self.hosts.len() * 2).max(FIRST_SWEEP);
+    }
+}
+
 /// The gates of every host one job's fetches reach, on one worker.
 #[derive(Debug)]
 pub(crate) struct HostGates {
     max_in_flight: u32,
     delay: Duration,
-    hosts: Waitable<HashMap<String, Host>>,
+    hosts: Waitable<Table>,
 }
 
 /// A request's place at its host; dropping it frees the place.
@@ -34,17 +58,17 @@ pub(crate) struct Entry<'a> {
 
 impl Drop for Entry<'_> {
     fn drop(&mut self) {
-        let mut hosts = self.gates.hosts.lock();
-        if let Some(host) = hosts.get_mut(&self.host) {
+        let mut table = self.gates.hosts.lock();
+        if let Some(host) = table.hosts.get_mut(&self.host) {
             host.in_flight = host.in_flight.saturating_sub(1);
-            // Forget idle hosts whose delay has passed: a job over a million hosts must not
-            // keep a million entries.
+            // Forget idle hosts whose delay has passed (the others go in a later sweep): a
+            // job over a million hosts must not keep a million entries.
             let idle = host.in_flight == 0 && host.next_start.is_none_or(|t| t <= Instant::now());
             if idle {
-                hosts.remove(&self.host);
+                table.hosts.remove(&self.host);
             }
         }
-        drop(hosts);
+        drop(table);
         self.gates.hosts.wake();
     }
 }
@@ -69,12 +93,13 @@ impl HostGates {
                 pacing.per_host_connections
             },
             delay: Duration::from_millis(pacing.per_host_delay_ms),
-            hosts: Waitable::new(HashMap::new()),
+            hosts: Waitable::new(Table::default()),
         })
     }
 
-    fn take(&self, hosts: &mut HashMap<String, Host>, url_host: &str, now: Instant) -> Try<()> {
-        let host = hosts.entry(url_host.to_string()).or_default();
+    fn take(&self, table: &mut Table, url_host: &str, now: Instant) -> Try<()> {
+        table.sweep(now);
+        let host = table.hosts.entry(url_host.to_string()).or_default();
         if host.in_flight >= self.max_in_flight {
             return Try::Wait(None);
         }
@@ -91,7 +116,7 @@ impl HostGates {
     pub(crate) fn enter_blocking(&self, url: &str, cancel: &AtomicBool) -> Option<Entry<'_>> {
         let host = host_of(url);
         self.hosts
-            .wait_blocking(cancel, |hosts, now| self.take(hosts, &host, now))?;
+            .wait_blocking(cancel, |table, now| self.take(table, &host, now))?;
         Some(Entry { gates: self, host })
     }
 
@@ -100,7 +125,7 @@ impl HostGates {
     pub(crate) async fn enter(&self, url: &str, cancel: &AtomicBool) -> Option<Entry<'_>> {
         let host = host_of(url);
         self.hosts
-            .wait(cancel, |hosts, now| self.take(hosts, &host, now))
+            .wait(cancel, |table, now| self.take(table, &host, now))
             .await?;
         Some(Entry { gates: self, host })
     }
@@ -159,6 +184,20 @@ mod tests {
                 .enter_blocking("http://a:1/", &AtomicBool::new(true))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn hosts_spaced_by_a_delay_are_swept_once_idle() {
+        // 400 hosts, one request each, 0.1 ms apart, 2 ms delay: about 20 hosts are within
+        // their delay at any moment; without sweeps the table would keep all 400.
+        let gates = gates(0, 2);
+        let cancel = AtomicBool::new(false);
+        for i in 0..400 {
+            drop(gates.enter_blocking(&format!("http://h{i}:1/"), &cancel).unwrap());
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        let kept = gates.hosts.lock().hosts.len();
+        assert!(kept <= 2 * FIRST_SWEEP, "{kept} hosts kept");
     }
 
     #[test]

@@ -81,7 +81,8 @@ impl Lane {
                 self.connections.clear();
                 Outcome::failed(
                     format!(
-                        "request timed out after {}",
+                        "{} after {}",
+                        super::fetch::TIMED_OUT,
                         humantime::format_duration(timeout)
                     ),
                     start.elapsed().as_secs_f64(),

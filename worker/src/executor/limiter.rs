@@ -1,9 +1,10 @@
 //! `--concurrency auto`: an in-flight limit that each worker tunes from what it measures, in
 //! the spirit of TCP Vegas and Netflix's concurrency-limits.
 //!
-//! Every unit takes a permit before it starts and returns it with its latency. Once per window
-//! (half the limit in samples, at least [`MIN_WINDOW`]) the limiter compares the window's mean
-//! latency with the least it has seen (the latency with no queue): `limit x (1 - least/mean)`
+//! Every unit takes a permit before it starts and returns it with its latency (successes only:
+//! a failure's latency says nothing about a queue). Once per window (half the limit in
+//! samples, at least [`MIN_WINDOW`]) the limiter compares the window's mean latency with the
+//! least window mean it has seen (the latency with no queue): `limit x (1 - least/mean)`
 //! estimates how many of the units in flight were queued somewhere (in a server's accept
 //! queue, behind busy cores). Few queued: the limit grows (doubling at first, "slow start");
 //! many: it shrinks; in between it holds. A sign of overload (HTTP 429 or 503, a timeout)
@@ -28,20 +29,27 @@ const BACKOFF: f64 = 0.7;
 /// How a unit ended, as far as the limiter cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Signal {
-    /// It ran; its latency is a sample.
+    /// It succeeded; its latency is a sample.
     Ran,
     /// The far side was overloaded: 429, 503 or a timeout.
     Overloaded,
+    /// It failed otherwise (refused, 404, a non-zero exit…) or took no time: its latency says
+    /// nothing about a queue (a fast failure would pass for the no-queue latency).
+    Ignored,
 }
 
 impl Signal {
-    /// How `outcome` reads: overload on HTTP 429/503 and on timeouts (fetch or exec).
+    /// How `outcome` reads: overload on HTTP 429/503 and on timeouts (fetch or exec, by the
+    /// start of their error, never by a URL in it); a sample only when it succeeded.
     pub(crate) fn of(outcome: &Outcome) -> Self {
-        let timed_out = outcome.error.contains("timed out") || outcome.error.contains("timeout");
+        let timed_out = outcome.error.starts_with(super::fetch::TIMED_OUT)
+            || outcome.error.starts_with(super::exec::KILLED_AFTER_TIMEOUT);
         if !outcome.ok && (matches!(outcome.status, 429 | 503) || timed_out) {
             Signal::Overloaded
-        } else {
+        } else if outcome.ok && outcome.duration_s > 0.0 {
             Signal::Ran
+        } else {
+            Signal::Ignored
         }
     }
 }
@@ -51,7 +59,6 @@ impl Signal {
 struct Window {
     samples: u32,
     latency_sum: f64,
-    latency_min: f64,
     overloaded: bool,
     peak_in_flight: u32,
 }
@@ -77,7 +84,8 @@ impl State {
 
     /// Moves the time integral to `now` (before the limit changes).
     fn integrate(&mut self, now: Instant) {
-        self.integral += self.limit * now.duration_since(self.since).as_secs_f64();
+        // The permits granted (the floor), not the fractional estimate behind them.
+        self.integral += f64::from(self.allowed()) * now.duration_since(self.since).as_secs_f64();
         self.since = now;
     }
 
@@ -87,27 +95,30 @@ impl State {
     }
 
     fn sample(&mut self, latency: f64, signal: Signal, now: Instant) {
-        let window = &mut self.window;
-        if window.samples == 0 || latency < window.latency_min {
-            window.latency_min = latency;
+        match signal {
+            Signal::Ignored => return,
+            Signal::Overloaded if !self.window.overloaded => {
+                self.window.overloaded = true;
+                self.slow_start = false;
+                self.set_limit((self.limit * BACKOFF).floor(), now);
+            }
+            Signal::Overloaded | Signal::Ran => {}
         }
+        let window = &mut self.window;
         window.samples += 1;
         window.latency_sum += latency;
-        if signal == Signal::Overloaded && !window.overloaded {
-            window.overloaded = true;
-            self.slow_start = false;
-            self.set_limit((self.limit * BACKOFF).floor(), now);
-        }
         let size = ((self.limit / 2.0) as u32).max(MIN_WINDOW);
-        if self.window.samples < size {
+        if window.samples < size {
             return;
         }
         let window = std::mem::take(&mut self.window);
         if window.overloaded {
             return;
         }
-        self.least = self.least.min(window.latency_min);
+        // The baseline is the least *window mean*, not the least single latency: a jittery
+        // server's fastest answer would make every window look queued.
         let mean = window.latency_sum / f64::from(window.samples);
+        self.least = self.least.min(mean);
         let queued = if mean > 0.0 {
             self.limit * (1.0 - self.least / mean)
         } else {
@@ -155,9 +166,16 @@ impl Permit<'_> {
         let now = Instant::now();
         let mut state = self.limiter.state.lock();
         state.in_flight -= 1;
+        let before = state.allowed();
         state.sample(outcome.duration_s.max(0.0), Signal::of(outcome), now);
+        let grew = state.allowed() > before;
         drop(state);
-        self.limiter.state.wake();
+        // One permit came back: one waiter may go. A grown limit lets several go.
+        if grew {
+            self.limiter.state.wake();
+        } else {
+            self.limiter.state.wake_one();
+        }
     }
 }
 
@@ -165,7 +183,7 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if !self.sampled {
             self.limiter.state.lock().in_flight -= 1;
-            self.limiter.state.wake();
+            self.limiter.state.wake_one();
         }
     }
 }

@@ -107,14 +107,30 @@ fn signals_read_from_outcomes() {
     let ok = Outcome {
         ok: true,
         status: 200,
+        duration_s: 0.02,
         ..Outcome::default()
     };
     assert_eq!(Signal::of(&ok), Signal::Ran);
+    // Failures other than overload, and units that took no time, are no samples.
     let not_found = Outcome {
         status: 404,
         ..Outcome::failed("HTTP 404", 0.1)
     };
-    assert_eq!(Signal::of(&not_found), Signal::Ran);
+    assert_eq!(Signal::of(&not_found), Signal::Ignored);
+    assert_eq!(
+        Signal::of(&Outcome::failed("connection refused", 0.001)),
+        Signal::Ignored
+    );
+    assert_eq!(
+        Signal::of(&Outcome {
+            ok: true,
+            ..Outcome::default()
+        }),
+        Signal::Ignored
+    );
+    // A URL that mentions timeouts is not a timeout.
+    let refused = Outcome::failed("connection refused: http://h/timeout-demo", 0.001);
+    assert_eq!(Signal::of(&refused), Signal::Ignored);
     for status in [429, 503] {
         let shed = Outcome {
             status,
@@ -138,8 +154,67 @@ fn permits_hold_the_limit_and_time_weighted_means_follow_it() {
     // A third waits until one is returned; cancelled, it gives up.
     let stop = AtomicBool::new(true);
     assert!(limiter.acquire_blocking(&stop).is_none());
-    first.done(&Outcome::default());
+    first.done(&Outcome::failed("cancelled", 0.0));
     assert!(limiter.acquire_blocking(&cancel).is_some());
     let mean = limiter.mean_since(mark);
     assert!((mean - 2.0).abs() < 1e-9, "{mean}");
+}
+
+/// A deterministic stand-in for random jitter: uniform-looking values in 0..1.
+fn jitter(i: u64) -> f64 {
+    ((i.wrapping_mul(2_654_435_761) >> 7) % 1000) as f64 / 1000.0
+}
+
+#[test]
+fn jitter_without_a_queue_does_not_hold_the_limit_down() {
+    // Latencies spread 50% around their base, whatever the limit: nothing is queued.
+    let mut state = fresh(256);
+    let mut now = state.since;
+    let mut i = 0u64;
+    for _ in 0..400 {
+        let n = state.allowed();
+        state.window.peak_in_flight = state.window.peak_in_flight.max(n);
+        now += Duration::from_millis(20);
+        for _ in 0..n {
+            i += 1;
+            state.sample(0.02 * (1.0 + 0.5 * jitter(i)), Signal::Ran, now);
+        }
+    }
+    assert!(
+        state.allowed() >= 128,
+        "held at {} by jitter",
+        state.allowed()
+    );
+}
+
+#[test]
+fn fast_failures_do_not_pass_for_the_no_queue_latency() {
+    // One in five units fails at once (connection refused): no samples, so the limit still
+    // finds a capacity of 16.
+    let mut state = fresh(1000);
+    let mut now = state.since;
+    let latency = queueing(16, 0.02);
+    let mut limits = Vec::new();
+    for round in 0..300u32 {
+        let n = state.allowed();
+        state.window.peak_in_flight = state.window.peak_in_flight.max(n);
+        let took = latency(n);
+        now += Duration::from_secs_f64(took);
+        for unit in 0..n {
+            let signal = if (round + unit) % 5 == 0 {
+                Signal::Ignored
+            } else {
+                Signal::Ran
+            };
+            let sample = if signal == Signal::Ignored {
+                0.0001
+            } else {
+                took
+            };
+            state.sample(sample, signal, now);
+        }
+        limits.push(state.allowed());
+    }
+    let settled = &limits[200..];
+    assert!(settled.iter().all(|l| (16..=40).contains(l)), "{limits:?}");
 }

@@ -107,6 +107,22 @@ impl Pace {
     pub fn limit(&self) -> Option<u32> {
         self.limiter.as_ref().map(|l| l.limit())
     }
+
+    /// True when it paces anything (a tuned limit or host gates).
+    pub fn is_paced(&self) -> bool {
+        self.limiter.is_some() || self.hosts.is_some()
+    }
+
+    /// True when a copy of it is held elsewhere (a queued or running shard).
+    pub fn in_use(&self) -> bool {
+        self.limiter
+            .as_ref()
+            .is_some_and(|l| Arc::strong_count(l) > 1)
+            || self
+                .hosts
+                .as_ref()
+                .is_some_and(|h| Arc::strong_count(h) > 1)
+    }
 }
 
 /// Threads a shard may start at most when the worker is not told otherwise.

@@ -62,8 +62,8 @@ fn pause_blocking(pause: Duration, cancel: &AtomicBool) -> bool {
     !cancel.load(Ordering::Relaxed)
 }
 
-/// Runs a unit on this thread once the pace allows: under a permit of the tuned limit and
-/// inside its host's gate; each try's outcome is the limiter's sample. `None` when the shard
+/// Runs a unit on this thread once the pace allows: inside its host's gate, then under a permit
+/// of the tuned limit; each try's outcome is the limiter's sample. `None` when the shard
 /// was cancelled while it waited.
 pub(super) fn paced_blocking(
     pace: &Pace,
@@ -73,13 +73,15 @@ pub(super) fn paced_blocking(
 ) -> Option<Outcome> {
     let mut tries = Tries::new(pace);
     loop {
-        let permit = match &pace.limiter {
-            Some(limiter) => Some(limiter.acquire_blocking(cancel)?),
-            None => None,
-        };
+        // The host's gate first: a unit waiting there holds no permit, so the limiter counts
+        // only units really under way (and the limit does not climb on units held back).
         let entry = match (&pace.hosts, url) {
             (Some(hosts), Some(url)) => Some(hosts.enter_blocking(url, cancel)?),
             _ => None,
+        };
+        let permit = match &pace.limiter {
+            Some(limiter) => Some(limiter.acquire_blocking(cancel)?),
+            None => None,
         };
         let outcome = run();
         drop(entry);
@@ -103,13 +105,13 @@ pub(super) async fn paced<F: std::future::Future<Output = Outcome>>(
 ) -> Option<Outcome> {
     let mut tries = Tries::new(pace);
     loop {
-        let permit = match &pace.limiter {
-            Some(limiter) => Some(limiter.acquire(cancel).await?),
-            None => None,
-        };
         let entry = match (&pace.hosts, url) {
             (Some(hosts), Some(url)) => Some(hosts.enter(url, cancel).await?),
             _ => None,
+        };
+        let permit = match &pace.limiter {
+            Some(limiter) => Some(limiter.acquire(cancel).await?),
+            None => None,
         };
         let outcome = run().await;
         drop(entry);

@@ -307,20 +307,12 @@ fn fetch_lanes(
                 let (next, fetcher) = (&next, &fetcher);
                 async move {
                     loop {
-                        // A tuned lane waits for its permit before it takes a URL, so the
-                        // lanes above the limit stay idle rather than hold work.
-                        let mut permit = match &pace.limiter {
-                            Some(limiter) => match limiter.acquire(cancel).await {
-                                Some(permit) => Some(permit),
-                                None => return,
-                            },
-                            None => None,
-                        };
                         let i = next.get();
                         if i >= urls.len() || cancel.load(Ordering::Relaxed) {
                             return;
                         }
                         next.set(i + 1);
+                        // As in `paced`: the host's gate, then a permit of the tuned limit.
                         let mut tries = Tries::new(pace);
                         let outcome = loop {
                             let entry = match &pace.hosts {
@@ -330,22 +322,22 @@ fn fetch_lanes(
                                 },
                                 None => None,
                             };
-                            let outcome = lane.fetch(fetcher, &urls[i], max_body_bytes).await;
-                            drop(entry);
-                            if let Some(permit) = permit.take() {
-                                permit.done(&outcome);
-                            }
-                            let Some(pause) = tries.again(&outcome) else {
-                                break tries.finish(outcome);
-                            };
-                            tokio::time::sleep(pause).await;
-                            permit = match &pace.limiter {
+                            let permit = match &pace.limiter {
                                 Some(limiter) => match limiter.acquire(cancel).await {
                                     Some(permit) => Some(permit),
                                     None => return,
                                 },
                                 None => None,
                             };
+                            let outcome = lane.fetch(fetcher, &urls[i], max_body_bytes).await;
+                            drop(entry);
+                            if let Some(permit) = permit {
+                                permit.done(&outcome);
+                            }
+                            let Some(pause) = tries.again(&outcome) else {
+                                break tries.finish(outcome);
+                            };
+                            tokio::time::sleep(pause).await;
                         };
                         emit(i as u32, on_lane(outcome, index));
                     }

@@ -51,6 +51,14 @@ impl<T> Waitable<T> {
         self.notify.notify_waiters();
     }
 
+    /// Wakes one waiter of each kind (one thing was freed): no stampede of hundreds of waiters
+    /// for one permit. A wake that finds nothing, or is lost to a cancelled waiter, is made up
+    /// by the waiters' periodic look.
+    pub(super) fn wake_one(&self) {
+        self.changed.notify_one();
+        self.notify.notify_one();
+    }
+
     /// Blocks the thread until `attempt` is ready; `None` once `cancel` is set.
     pub(super) fn wait_blocking<R>(
         &self,

@@ -1,5 +1,5 @@
-//! Exec jobs: refused at submit without an allowing worker, leased only to workers that allow
-//! their program.
+//! Jobs only some workers may run: exec jobs (refused at submit without an allowing worker,
+//! leased only to workers that allow their program) and paced jobs (only to workers that pace).
 
 use super::*;
 use concur_core::exec::{ExecItems, ExecPermission, ExecSpec};
@@ -68,4 +68,46 @@ fn exec_shards_go_only_to_workers_that_allow_the_program() {
         );
     }
     assert_eq!(seen, 4);
+}
+
+fn paced_job(shards: u32) -> JobSpec {
+    JobSpec {
+        strategy: concur_core::Strategy::Async,
+        pacing: concur_core::pacing::Pacing {
+            auto: true,
+            ..Default::default()
+        },
+        ..sum_job("0..8", shards)
+    }
+}
+
+#[test]
+fn paced_shards_go_only_to_workers_that_pace_and_are_refused_when_none_does() {
+    let mut s = Scheduler::new(SchedulerConfig::default());
+    let mut comm = TestComm::default();
+    let now = Instant::now();
+    // A worker of revision 2 would run the ceiling as a fixed concurrency: refused.
+    let old = s
+        .on_worker_attached(
+            WorkerInfo {
+                protocol: 2,
+                ..info(4)
+            },
+            now,
+            &mut comm,
+        )
+        .unwrap();
+    assert_eq!(
+        s.submit(paced_job(2), now, 0, &mut comm),
+        Err(SchedulerError::PacingUnsupported)
+    );
+    let new = attach(&mut s, 1, now, &mut comm);
+    s.submit(paced_job(3), now, 0, &mut comm).unwrap();
+    let mut seen = 0;
+    while let Some((worker, assignment)) = comm.assigned.pop() {
+        assert_eq!(worker, new, "paced shard leased to {worker:?}, not {old:?}");
+        complete(&mut s, &mut comm, worker, &assignment);
+        seen += 1;
+    }
+    assert_eq!(seen, 3);
 }
