@@ -9,7 +9,7 @@
 //! Run:
 //!
 //!     cargo build --release --bins
-//!     ./target/release/autotune [--items 2000] [--capacity 16] [--latency 20ms]
+//!     ./target/release/autotune [--items 2000] [--capacity 16] [--latency 20ms] [--jitter 0ms]
 //!                               [--processes 1] [--strategy async] [--levels 2,4,8,16,32,64]
 //!                               [--repeat 3]
 
@@ -31,6 +31,9 @@ struct Options {
     /// Service time of each request.
     #[arg(long, default_value = "20ms")]
     latency: String,
+    /// Extra random service time, uniform in 0..jitter.
+    #[arg(long, default_value = "0ms")]
+    jitter: String,
     /// Worker processes (local, forked by compare).
     #[arg(long, default_value_t = 1)]
     processes: u32,
@@ -58,12 +61,8 @@ fn main() {
     let (_sites, url) = server({
         let mut c = Command::new(&cli);
         c.args(["sites", "serve", "--listen", "127.0.0.1:0", "--bytes", "1k"])
-            .args([
-                "--latency",
-                &o.latency,
-                "--capacity",
-                &o.capacity.to_string(),
-            ]);
+            .args(["--latency", &o.latency, "--jitter", &o.jitter])
+            .args(["--capacity", &o.capacity.to_string()]);
         c
     });
     let dir = std::env::temp_dir().join(format!("concur-autotune-{}", std::process::id()));
@@ -75,8 +74,8 @@ fn main() {
     }
     drop(file);
     println!(
-        "site: capacity {} at once, latency {} each; job: {} URLs on {} process(es) x {}, {} runs per cell",
-        o.capacity, o.latency, o.items, o.processes, o.strategy, o.repeat
+        "site: capacity {} at once, latency {} + up to {} jitter each; job: {} URLs on {} process(es) x {}, {} runs per cell",
+        o.capacity, o.latency, o.jitter, o.items, o.processes, o.strategy, o.repeat
     );
     let out = Command::new(&cli)
         .args(["--output", "json", "compare", "fetch", "--urls-file"])

@@ -162,11 +162,15 @@ fn a_per_host_cap_holds_for_each_host_and_a_delay_spaces_its_requests() {
         ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // Eight starts 40 ms apart take 280 ms at least, however fast the server answers (eight
+    // tasks without the delay would all start at once and be done in a few milliseconds).
+    let wall = out.json()["wall_s"].as_f64().unwrap();
+    assert!(wall >= 0.28, "eight spaced requests done in {wall} s");
     let seen = stats(&spaced);
     let host = spaced.trim_start_matches("http://");
     let gap = seen["hosts"][host]["min_gap_ms"].as_f64().unwrap();
-    // Starts are spaced 40 ms apart by the worker; arrivals may shift by a scheduling tick.
-    assert!(gap >= 35.0, "closest arrivals {gap} ms apart: {seen}");
+    // Arrivals at the server may shift by scheduling delays on a loaded machine.
+    assert!(gap >= 20.0, "closest arrivals {gap} ms apart: {seen}");
 }
 
 #[test]
@@ -262,14 +266,15 @@ fn a_server_that_sheds_load_costs_a_tuned_job_no_items() {
 
 #[test]
 fn exec_items_run_under_a_tuned_limit_too() {
-    // `sleep` takes as long however many run: the limit climbs towards its ceiling.
+    // `sleep` takes as long however many run (long enough that process start-up is noise):
+    // the limit climbs from 4 towards its ceiling.
     let out = cli(&[
         "--output",
         "json",
         "submit",
         "exec",
         "--range",
-        "0..60",
+        "0..40",
         "--strategy",
         "threads",
         "--concurrency",
@@ -281,13 +286,13 @@ fn exec_items_run_under_a_tuned_limit_too() {
         "--",
         "sh",
         "-c",
-        "sleep 0.05",
+        "sleep 0.2",
         "sh",
         "{}",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let report = out.json();
-    assert_eq!(report["items_ok"], 60);
+    assert_eq!(report["items_ok"], 40);
     assert_eq!(report["concurrency"], 0);
     let limit = report["shards"][0]["concurrency"].as_u64().unwrap();
     assert!((5..=16).contains(&limit), "mean limit {limit}");

@@ -193,7 +193,11 @@ mod tests {
         let gates = gates(0, 2);
         let cancel = AtomicBool::new(false);
         for i in 0..400 {
-            drop(gates.enter_blocking(&format!("http://h{i}:1/"), &cancel).unwrap());
+            drop(
+                gates
+                    .enter_blocking(&format!("http://h{i}:1/"), &cancel)
+                    .unwrap(),
+            );
             std::thread::sleep(Duration::from_micros(100));
         }
         let kept = gates.hosts.lock().hosts.len();
