@@ -31,6 +31,9 @@ pub trait StoreEvents: Send + Sync + 'static {
     fn committed(&self, seq: u64);
     /// One transaction took `seconds` (for the store write latency metric).
     fn wrote(&self, _seconds: f64) {}
+    /// `ops` are stored (called on the writer's thread, before [`StoreEvents::committed`]):
+    /// what counts them per item does so here, off the scheduler's lock.
+    fn stored(&self, _ops: &[WriteOp]) {}
     /// The store started failing (with the cause) or works again (`None`).
     fn health_changed(&self, failing: Option<String>);
 }
@@ -134,6 +137,11 @@ impl Writer {
             },
             health: Arc::new(Health::default()),
         }
+    }
+
+    /// True for the in-memory store's writer, which writes on the caller's thread.
+    pub fn is_in_place(&self) -> bool {
+        matches!(self.mode, Mode::InPlace { .. })
     }
 
     /// Writes batch `seq` (sequence numbers must increase): queued for the thread, or applied
@@ -268,6 +276,9 @@ impl Turn<'_> {
         }
         match result {
             Ok(()) => {
+                if let Some(events) = self.events.upgrade() {
+                    events.stored(&self.pending);
+                }
                 self.pending.clear();
                 self.pending_seq = None;
                 self.succeeded();

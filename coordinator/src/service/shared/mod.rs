@@ -338,6 +338,12 @@ impl StoreEvents for Shared {
         self.metrics.store_wrote(seconds);
     }
 
+    fn stored(&self, ops: &[WriteOp]) {
+        // Counted here, on the writer's thread: a committed shard's items are walked once
+        // they are stored, never under the scheduler's lock.
+        self.metrics.observe(ops);
+    }
+
     fn committed(&self, seq: u64) {
         let evicted = {
             let mut state = self.lock();

@@ -37,7 +37,6 @@ impl State {
             let mut after_records = Vec::new();
             if !outbox.persist.is_empty() {
                 self.last_seq += 1;
-                self.metrics.observe(&outbox.persist);
                 for op in &outbox.persist {
                     match op {
                         WriteOp::Persist(Persist::JobFinished { record }) => {
@@ -50,8 +49,13 @@ impl State {
                     }
                 }
                 let handed = Instant::now();
-                if writer.write(self.last_seq, std::mem::take(&mut outbox.persist)) {
-                    // Stored already (the in-memory store writes in place).
+                let ops = std::mem::take(&mut outbox.persist);
+                // The in-memory store writes in place, here (its per-item writes are its
+                // storing); a store with a writer thread counts the ops there once stored.
+                if writer.is_in_place() {
+                    self.metrics.observe(&ops);
+                }
+                if writer.write(self.last_seq, ops) {
                     self.committed_seq = self.last_seq;
                     self.metrics.batch_committed(handed.elapsed().as_secs_f64());
                 } else {
