@@ -19,6 +19,25 @@ impl Drop for Proc {
     }
 }
 
+/// Where the benchmark's sibling binaries are: the directory of the running executable (so a
+/// release bench runs release binaries).
+pub fn sibling_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    exe.parent().expect("bin dir").to_path_buf()
+}
+
+/// A `concur-worker` from `bin_dir` attached to `url` with `args`, its output discarded.
+pub fn quiet_worker(bin_dir: &Path, url: &str, args: &[&str]) -> Proc {
+    let child = Command::new(bin_dir.join("concur-worker"))
+        .args(["--coordinator", url])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start concur-worker");
+    Proc(child)
+}
+
 /// Starts a server and returns it with the URL in its first stdout line.
 pub fn server(mut command: Command) -> (Proc, String) {
     let log = std::env::var_os("LIMITS_LOG")

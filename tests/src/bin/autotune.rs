@@ -14,7 +14,7 @@
 //!                               [--repeat 3]
 
 use clap::Parser;
-use concur_tests::measure::server;
+use concur_tests::measure::{server, sibling_dir};
 use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
@@ -47,17 +47,13 @@ struct Options {
     #[arg(long, default_value_t = 3)]
     repeat: u32,
     /// Where concur-cli is (default: next to this binary).
-    #[arg(long)]
-    bin_dir: Option<PathBuf>,
+    #[arg(long, default_value_os_t = sibling_dir())]
+    bin_dir: PathBuf,
 }
 
 fn main() {
     let o = Options::parse();
-    let bin_dir = o.bin_dir.clone().unwrap_or_else(|| {
-        let exe = std::env::current_exe().expect("executable path");
-        exe.parent().expect("bin dir").to_path_buf()
-    });
-    let cli = bin_dir.join("concur-cli");
+    let cli = o.bin_dir.join("concur-cli");
     let (_sites, url) = server({
         let mut c = Command::new(&cli);
         c.args(["sites", "serve", "--listen", "127.0.0.1:0", "--bytes", "1k"])

@@ -22,10 +22,12 @@
 
 use concur_proto::pb;
 use concur_proto::pb::job_service_client::JobServiceClient;
-use concur_tests::measure::{Proc, cpu_seconds, job_client, mib, rss_kib, server, site_simulator};
+use concur_tests::measure::{
+    Proc, cpu_seconds, job_client, mib, quiet_worker, rss_kib, server, sibling_dir, site_simulator,
+};
 use concur_tests::swarm::simulated_worker;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
@@ -43,7 +45,6 @@ struct Options {
 }
 
 fn options() -> Options {
-    let exe = std::env::current_exe().expect("own path");
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "stock".into());
     if !["stock", "swarm", "fetch"].contains(&mode.as_str()) {
@@ -60,7 +61,7 @@ fn options() -> Options {
         concurrency: 256,
         in_memory: false,
         state_url: None,
-        bin_dir: exe.parent().expect("bin dir").to_path_buf(),
+        bin_dir: sibling_dir(),
         mode,
     };
     while let Some(arg) = args.next() {
@@ -265,15 +266,7 @@ fn main() {
     match o.mode.as_str() {
         "stock" | "fetch" => {
             _processes = (0..o.workers)
-                .map(|_| {
-                    let child = Command::new(o.bin_dir.join("concur-worker"))
-                        .args(["--coordinator", &url])
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .spawn()
-                        .expect("worker");
-                    Proc(child)
-                })
+                .map(|_| quiet_worker(&o.bin_dir, &url, &[]))
                 .collect();
         }
         "swarm" => {

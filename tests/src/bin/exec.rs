@@ -13,54 +13,39 @@
 //!     ./target/release/exec [--items 10000] [--workers 2] [--slots 1] [--concurrency 4]
 //!                           [--strategy threads] [--rounds 3] [--program true]
 
-use concur_tests::measure::{Proc, server};
+use clap::Parser;
+use concur_tests::measure::{Proc, quiet_worker, server, sibling_dir};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[derive(Debug, Parser)]
 struct Options {
+    /// Commands (items 0..N).
+    #[arg(long, default_value_t = 10_000)]
     items: u64,
+    /// concur worker processes.
+    #[arg(long, default_value_t = 2)]
     workers: u32,
+    /// Slots per worker.
+    #[arg(long, default_value_t = 1)]
     slots: u32,
+    /// Children at once per slot.
+    #[arg(long, default_value_t = 4)]
     concurrency: u32,
+    /// concur's in-process strategy.
+    #[arg(long, default_value = "threads")]
     strategy: String,
+    /// Rounds of both (the best of each is compared).
+    #[arg(long, default_value_t = 3)]
     rounds: u32,
+    /// The program run per item.
+    #[arg(long, default_value = "true")]
     program: String,
+    /// Where the concur binaries are (default: next to this one).
+    #[arg(long, default_value_os_t = sibling_dir())]
     bin_dir: PathBuf,
-}
-
-fn options() -> Options {
-    let exe = std::env::current_exe().expect("executable path");
-    let mut o = Options {
-        items: 10_000,
-        workers: 2,
-        slots: 1,
-        concurrency: 4,
-        strategy: "threads".into(),
-        rounds: 3,
-        program: "true".into(),
-        bin_dir: exe.parent().expect("bin dir").to_path_buf(),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || {
-            args.next()
-                .unwrap_or_else(|| panic!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--items" => o.items = value().parse().expect("--items"),
-            "--workers" => o.workers = value().parse().expect("--workers"),
-            "--slots" => o.slots = value().parse().expect("--slots"),
-            "--concurrency" => o.concurrency = value().parse().expect("--concurrency"),
-            "--strategy" => o.strategy = value(),
-            "--rounds" => o.rounds = value().parse().expect("--rounds"),
-            "--program" => o.program = value(),
-            "--bin-dir" => o.bin_dir = PathBuf::from(value()),
-            other => panic!("unknown flag {other} (see the source's header)"),
-        }
-    }
-    o
 }
 
 /// One concur job of the N items; its wall time from submission to the finished report.
@@ -106,23 +91,15 @@ fn parallel_round(o: &Options, jobs: u32) -> Duration {
 }
 
 fn main() {
-    let o = options();
+    let o = Options::parse();
     let (_coordinator, url) = server({
         let mut c = Command::new(o.bin_dir.join("concur-coordinator"));
         c.args(["--listen", "127.0.0.1:0", "--in-memory"]);
         c
     });
+    let slots = o.slots.to_string();
     let _workers: Vec<Proc> = (0..o.workers)
-        .map(|_| {
-            let child = Command::new(o.bin_dir.join("concur-worker"))
-                .args(["--coordinator", &url, "--slots", &o.slots.to_string()])
-                .arg("--allow-exec")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("worker");
-            Proc(child)
-        })
+        .map(|_| quiet_worker(&o.bin_dir, &url, &["--slots", &slots, "--allow-exec"]))
         .collect();
     // The first job also waits out the workers' attachment: it is an untimed warm-up.
     let deadline = Instant::now() + Duration::from_secs(60);

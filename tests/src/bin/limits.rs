@@ -14,7 +14,8 @@
 use concur_proto::pb;
 use concur_proto::pb::job_service_client::JobServiceClient;
 use concur_tests::measure::{
-    Proc, dir_bytes, job_client, mib, peak_of, rss_kib, sample_peak, server, site_simulator,
+    Proc, dir_bytes, job_client, mib, peak_of, rss_kib, sample_peak, server, sibling_dir,
+    site_simulator,
 };
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -31,11 +32,10 @@ struct Options {
 }
 
 fn options() -> Options {
-    let exe = std::env::current_exe().expect("own path");
     let mut options = Options {
         items: 1_000_000,
         small_jobs: 10_000,
-        bin_dir: exe.parent().expect("bin dir").to_path_buf(),
+        bin_dir: sibling_dir(),
         legacy: false,
     };
     let mut args = std::env::args().skip(1);
