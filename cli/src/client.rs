@@ -57,6 +57,18 @@ pub(crate) fn normalize(address: &str) -> String {
     }
 }
 
+/// The workers attached to the coordinator `client` talks to.
+///
+/// # Errors
+/// The coordinator refused or went away.
+pub(crate) async fn list_workers(client: &mut Client) -> Result<Vec<pb::WorkerSummary>, CliError> {
+    Ok(client
+        .list_workers(pb::ListWorkersRequest {})
+        .await?
+        .into_inner()
+        .workers)
+}
+
 /// Connects to the coordinator at `address`; of several comma-separated ones (an active and
 /// its standbys), to the first that answers as the active one.
 ///

@@ -58,11 +58,7 @@ pub(crate) async fn jobs(global: &GlobalOpts, opts: JobListOpts) -> Result<Exit,
 /// `concur-cli workers`.
 pub(crate) async fn workers(global: &GlobalOpts) -> Result<Exit, CliError> {
     let mut client = connect(global).await?;
-    let workers = client
-        .list_workers(pb::ListWorkersRequest {})
-        .await?
-        .into_inner()
-        .workers;
+    let workers = crate::client::list_workers(&mut client).await?;
     output::print_workers(global.output, &workers);
     Ok(Exit::Success)
 }

@@ -10,7 +10,6 @@ use crate::progress::RunsProgress;
 use crate::{report, submit, watch};
 use concur_core::JobSpec;
 use concur_core::report::JobSummary;
-use concur_proto::pb;
 use indicatif::ProgressBar;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -87,11 +86,7 @@ impl Target {
             });
         };
         let mut client = client::connect(address).await?;
-        let workers = client
-            .list_workers(pb::ListWorkersRequest {})
-            .await?
-            .into_inner()
-            .workers;
+        let workers = client::list_workers(&mut client).await?;
         let hosts = workers
             .iter()
             .map(|w| &w.host)

@@ -29,11 +29,7 @@ pub(crate) async fn attached_now(
     expected: &[Expected],
 ) -> Result<Vec<bool>, CliError> {
     let mut client = client::connect(address).await?;
-    let workers = client
-        .list_workers(pb::ListWorkersRequest {})
-        .await?
-        .into_inner()
-        .workers;
+    let workers = client::list_workers(&mut client).await?;
     Ok(matches(&workers, expected))
 }
 

@@ -54,11 +54,7 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 /// # Errors
 /// The coordinator refused or went away.
 pub(crate) async fn poll(client: &mut Client, limit: u32) -> Result<Poll, CliError> {
-    let workers = client
-        .list_workers(pb::ListWorkersRequest {})
-        .await?
-        .into_inner()
-        .workers;
+    let workers = crate::client::list_workers(client).await?;
     let answer = client
         .list_jobs(pb::ListJobsRequest {
             states: Vec::new(),
