@@ -176,18 +176,6 @@ async fn print_human(
         summary.items_unfinished,
     );
     outln!("{}", crate::output::summary_table(summary));
-    if summary.concurrency == 0 {
-        let mut limits = Vec::new();
-        shards(client, summary.job_id.get(), 0, |s| {
-            if s.concurrency > 0 {
-                limits.push((s.start_s, s.concurrency));
-            }
-        })
-        .await?;
-        if let Some(line) = limit_over_time(limits) {
-            outln!("{line}");
-        }
-    }
     let mut rows = table(&[
         "shard",
         "worker",
@@ -204,7 +192,18 @@ async fn print_human(
         "note",
     ]);
     let job_id = summary.job_id.get();
-    shards(client, job_id, SHARDS_SHOWN, |s| {
+    // An auto job's limit over time needs every shard; one pass reads them and fills the
+    // table with the first ones.
+    let auto = summary.concurrency == 0;
+    let (mut limits, mut listed) = (Vec::new(), 0u32);
+    shards(client, job_id, if auto { 0 } else { SHARDS_SHOWN }, |s| {
+        if auto && s.concurrency > 0 {
+            limits.push((s.start_s, s.concurrency));
+        }
+        if listed == SHARDS_SHOWN {
+            return;
+        }
+        listed += 1;
         let note = s.error.clone().unwrap_or_else(|| {
             if s.done {
                 String::new()
@@ -229,6 +228,9 @@ async fn print_human(
         ]);
     })
     .await?;
+    if let Some(line) = limit_over_time(limits) {
+        outln!("{line}");
+    }
     outln!("{rows}");
     if record.shards_total > SHARDS_SHOWN {
         outln!(

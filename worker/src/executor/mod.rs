@@ -103,11 +103,6 @@ impl Pace {
         }
     }
 
-    /// The tuned limit now, for auto jobs.
-    pub fn limit(&self) -> Option<u32> {
-        self.limiter.as_ref().map(|l| l.limit())
-    }
-
     /// True when it paces anything (a tuned limit or host gates).
     pub fn is_paced(&self) -> bool {
         self.limiter.is_some() || self.hosts.is_some()

@@ -3,6 +3,8 @@
 //! 503), so that probing for the limit does not cost the job its items.
 
 use super::Pace;
+use super::hosts::Entry;
+use super::limiter::Permit;
 use concur_core::Outcome;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -62,9 +64,60 @@ fn pause_blocking(pause: Duration, cancel: &AtomicBool) -> bool {
     !cancel.load(Ordering::Relaxed)
 }
 
-/// Runs a unit on this thread once the pace allows: inside its host's gate, then under a permit
-/// of the tuned limit; each try's outcome is the limiter's sample. `None` when the shard
-/// was cancelled while it waited.
+/// A unit's place: through its host's gate and holding a permit of the tuned limit.
+pub(super) struct Admission<'a> {
+    entry: Option<Entry<'a>>,
+    permit: Option<Permit<'a>>,
+}
+
+impl Admission<'_> {
+    /// Leaves the gate and returns the permit with the try's outcome as the limiter's sample.
+    pub(super) fn done(self, outcome: &Outcome) {
+        drop(self.entry);
+        if let Some(permit) = self.permit {
+            permit.done(outcome);
+        }
+    }
+}
+
+/// Waits (blocking the thread) for a unit's place: its host's gate first — a unit waiting
+/// there holds no permit, so the limiter counts only units really under way and does not
+/// climb on units held back — then a permit. `None` once `cancel` is set.
+pub(super) fn admit_blocking<'a>(
+    pace: &'a Pace,
+    url: Option<&str>,
+    cancel: &AtomicBool,
+) -> Option<Admission<'a>> {
+    let entry = match (&pace.hosts, url) {
+        (Some(hosts), Some(url)) => Some(hosts.enter_blocking(url, cancel)?),
+        _ => None,
+    };
+    let permit = match &pace.limiter {
+        Some(limiter) => Some(limiter.acquire_blocking(cancel)?),
+        None => None,
+    };
+    Some(Admission { entry, permit })
+}
+
+/// [`admit_blocking`] on the event loop.
+pub(super) async fn admit<'a>(
+    pace: &'a Pace,
+    url: Option<&str>,
+    cancel: &AtomicBool,
+) -> Option<Admission<'a>> {
+    let entry = match (&pace.hosts, url) {
+        (Some(hosts), Some(url)) => Some(hosts.enter(url, cancel).await?),
+        _ => None,
+    };
+    let permit = match &pace.limiter {
+        Some(limiter) => Some(limiter.acquire(cancel).await?),
+        None => None,
+    };
+    Some(Admission { entry, permit })
+}
+
+/// Runs a unit on this thread once admitted, trying a shed one again; each try's outcome is
+/// the limiter's sample. `None` when the shard was cancelled while it waited.
 pub(super) fn paced_blocking(
     pace: &Pace,
     url: Option<&str>,
@@ -73,21 +126,9 @@ pub(super) fn paced_blocking(
 ) -> Option<Outcome> {
     let mut tries = Tries::new(pace);
     loop {
-        // The host's gate first: a unit waiting there holds no permit, so the limiter counts
-        // only units really under way (and the limit does not climb on units held back).
-        let entry = match (&pace.hosts, url) {
-            (Some(hosts), Some(url)) => Some(hosts.enter_blocking(url, cancel)?),
-            _ => None,
-        };
-        let permit = match &pace.limiter {
-            Some(limiter) => Some(limiter.acquire_blocking(cancel)?),
-            None => None,
-        };
+        let admission = admit_blocking(pace, url, cancel)?;
         let outcome = run();
-        drop(entry);
-        if let Some(permit) = permit {
-            permit.done(&outcome);
-        }
+        admission.done(&outcome);
         match tries.again(&outcome) {
             Some(pause) if pause_blocking(pause, cancel) => {}
             Some(_) => return None,
@@ -105,19 +146,9 @@ pub(super) async fn paced<F: std::future::Future<Output = Outcome>>(
 ) -> Option<Outcome> {
     let mut tries = Tries::new(pace);
     loop {
-        let entry = match (&pace.hosts, url) {
-            (Some(hosts), Some(url)) => Some(hosts.enter(url, cancel).await?),
-            _ => None,
-        };
-        let permit = match &pace.limiter {
-            Some(limiter) => Some(limiter.acquire(cancel).await?),
-            None => None,
-        };
+        let admission = admit(pace, url, cancel).await?;
         let outcome = run().await;
-        drop(entry);
-        if let Some(permit) = permit {
-            permit.done(&outcome);
-        }
+        admission.done(&outcome);
         match tries.again(&outcome) {
             Some(pause) => {
                 tokio::select! {

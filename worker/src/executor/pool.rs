@@ -12,7 +12,7 @@
 use super::cpu::sum_squares_unit;
 use super::exec;
 use super::fetch::BlockingClient;
-use super::paced::{Tries, paced, paced_blocking};
+use super::paced::{Tries, admit, paced, paced_blocking};
 use super::resources::SlotResources;
 use super::{HttpConfig, Pace, Units};
 use concur_core::{Outcome, Strategy};
@@ -312,28 +312,14 @@ fn fetch_lanes(
                             return;
                         }
                         next.set(i + 1);
-                        // As in `paced`: the host's gate, then a permit of the tuned limit.
+                        // As `paced` does, with the lane borrowed across the tries.
                         let mut tries = Tries::new(pace);
                         let outcome = loop {
-                            let entry = match &pace.hosts {
-                                Some(hosts) => match hosts.enter(&urls[i], cancel).await {
-                                    Some(entry) => Some(entry),
-                                    None => return,
-                                },
-                                None => None,
-                            };
-                            let permit = match &pace.limiter {
-                                Some(limiter) => match limiter.acquire(cancel).await {
-                                    Some(permit) => Some(permit),
-                                    None => return,
-                                },
-                                None => None,
+                            let Some(admission) = admit(pace, Some(&urls[i]), cancel).await else {
+                                return;
                             };
                             let outcome = lane.fetch(fetcher, &urls[i], max_body_bytes).await;
-                            drop(entry);
-                            if let Some(permit) = permit {
-                                permit.done(&outcome);
-                            }
+                            admission.done(&outcome);
                             let Some(pause) = tries.again(&outcome) else {
                                 break tries.finish(outcome);
                             };
