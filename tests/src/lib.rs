@@ -243,6 +243,21 @@ impl CliOutput {
     }
 }
 
+/// Submits `urls` (written to a scratch file) as a fetch job to the coordinator at `url` with
+/// `extra` flags, waits, and returns the JSON run's output.
+pub fn submit_fetch(url: &str, urls: &[String], extra: &[&str]) -> CliOutput {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = std::env::temp_dir().join(format!("concur-urls-{}-{n}.txt", std::process::id()));
+    std::fs::write(&file, urls.join("\n")).unwrap();
+    let mut args = vec!["--coordinator", url, "--output", "json", "submit", "fetch"];
+    args.extend(["--urls-file", file.to_str().unwrap(), "--wait"]);
+    args.extend_from_slice(extra);
+    let out = cli(&args);
+    let _ = std::fs::remove_file(&file);
+    out
+}
+
 /// Runs `concur-cli` with `args` (no CONCUR_COORDINATOR from the environment), bounded by
 /// [`CLI_TIMEOUT`].
 pub fn cli(args: &[&str]) -> CliOutput {

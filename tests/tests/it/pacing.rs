@@ -3,35 +3,9 @@
 //! the site simulator's own count of what arrived.
 
 use concur_tests::{
-    CliOutput, Proc, cli, start_coordinator, start_sites, start_worker, wait_for_workers,
+    Proc, cli, start_coordinator, start_sites, start_worker, submit_fetch, wait_for_workers,
 };
 use serde_json::Value;
-
-/// Writes `urls` to a scratch file and submits them as a fetch job with `extra` flags to a
-/// coordinator with one worker; returns the CLI's output.
-fn fetch(url: &str, urls: &[String], extra: &[&str]) -> CliOutput {
-    let file = std::env::temp_dir().join(format!(
-        "concur-pacing-{}-{}.txt",
-        std::process::id(),
-        urls.len()
-    ));
-    std::fs::write(&file, urls.join("\n")).unwrap();
-    let mut args = vec![
-        "--coordinator",
-        url,
-        "--output",
-        "json",
-        "submit",
-        "fetch",
-        "--urls-file",
-        file.to_str().unwrap(),
-        "--wait",
-    ];
-    args.extend_from_slice(extra);
-    let out = cli(&args);
-    let _ = std::fs::remove_file(&file);
-    out
-}
 
 /// A coordinator with one worker of `slots` slots, attached; keep the handles alive.
 fn one_worker(slots: u32) -> (Proc, Proc, String) {
@@ -58,7 +32,7 @@ fn auto_concurrency_climbs_to_a_servers_capacity_and_reports_the_limit() {
     let (_sites, sites) = start_sites(&["--latency", "20ms", "--bytes", "100", "--capacity", "8"]);
     let (_coordinator, _worker, url) = one_worker(1);
     let urls: Vec<String> = (0..600).map(|i| format!("{sites}/auto/{i}")).collect();
-    let out = fetch(
+    let out = submit_fetch(
         &url,
         &urls,
         &[
@@ -121,7 +95,7 @@ fn a_per_host_cap_holds_for_each_host_and_a_delay_spaces_its_requests() {
         })
         .collect();
     for strategy in ["async", "threads"] {
-        let out = fetch(
+        let out = submit_fetch(
             &url,
             &urls,
             &[
@@ -149,7 +123,7 @@ fn a_per_host_cap_holds_for_each_host_and_a_delay_spaces_its_requests() {
     }
     let (_spaced, spaced) = start_sites(&["--latency", "1ms", "--bytes", "10"]);
     let urls: Vec<String> = (0..8).map(|i| format!("{spaced}/spaced/{i}")).collect();
-    let out = fetch(
+    let out = submit_fetch(
         &url,
         &urls,
         &[
@@ -231,7 +205,7 @@ fn a_server_that_sheds_load_costs_a_tuned_job_no_items() {
     ]);
     let (_coordinator, _worker, url) = one_worker(1);
     let urls: Vec<String> = (0..300).map(|i| format!("{sites}/shed/{i}")).collect();
-    let tuned = fetch(
+    let tuned = submit_fetch(
         &url,
         &urls,
         &[
@@ -248,7 +222,7 @@ fn a_server_that_sheds_load_costs_a_tuned_job_no_items() {
     let shed = stats(&sites)["shed"].as_u64().unwrap();
     assert!(shed > 0, "the limiter never probed past the capacity");
     // A fixed concurrency far above it keeps the 503s as failed items.
-    let fixed = fetch(
+    let fixed = submit_fetch(
         &url,
         &urls,
         &[

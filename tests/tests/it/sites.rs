@@ -1,7 +1,9 @@
 //! The site simulator: many concurrent keep-alive connections, and injected faults that show up
 //! as failed items with their errors.
 
-use concur_tests::{cli, start_coordinator, start_sites, start_worker, wait_for_workers};
+use concur_tests::{
+    cli, start_coordinator, start_sites, start_worker, submit_fetch, wait_for_workers,
+};
 
 #[test]
 fn a_thousand_requests_are_in_flight_at_once() {
@@ -9,25 +11,12 @@ fn a_thousand_requests_are_in_flight_at_once() {
     let (_coordinator, url) = start_coordinator(&[]);
     let _worker = start_worker(&url, 1);
     wait_for_workers(&url, 1);
-    let file = std::env::temp_dir().join(format!("concur-urls-{}.txt", std::process::id()));
     let urls: Vec<String> = (0..2000).map(|i| format!("{sites}/many/{i}")).collect();
-    std::fs::write(&file, urls.join("\n")).unwrap();
-    let out = cli(&[
-        "--coordinator",
+    let out = submit_fetch(
         &url,
-        "--output",
-        "json",
-        "submit",
-        "fetch",
-        "--urls-file",
-        file.to_str().unwrap(),
-        "--strategy",
-        "async",
-        "--concurrency",
-        "1000",
-        "--wait",
-    ]);
-    let _ = std::fs::remove_file(&file);
+        &urls,
+        &["--strategy", "async", "--concurrency", "1000"],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let report = out.json();
     assert_eq!(report["items_ok"], 2000);
